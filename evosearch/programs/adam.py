@@ -1,0 +1,15 @@
+# Adam exactly as torch.optim.Adam (betas 0.9/0.999, eps 1e-8 = the division guard, bias correction).
+def train(w, g, m, v, lr, t):
+    m = interp(g, m, 0.9)
+    g2 = square(g)
+    v = interp(g2, v, 0.999)
+    b1t = power(0.9, t)
+    c1 = 1.0 - b1t
+    b2t = power(0.999, t)
+    c2 = 1.0 - b2t
+    m_hat = m / c1
+    v_hat = v / c2
+    denom = sqrt(v_hat)
+    update = m_hat / denom
+    update = update * lr
+    return update, m, v

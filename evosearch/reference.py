@@ -1,0 +1,36 @@
+"""The reference programs shipped with evosearch (``evosearch/programs/*.py``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from .program import Program
+
+PROGRAM_DIR = Path(__file__).parent / "programs"
+
+
+def names() -> list[str]:
+    return sorted(p.stem for p in PROGRAM_DIR.glob("*.py"))
+
+
+def path(name: str) -> Path:
+    p = PROGRAM_DIR / f"{name}.py"
+    if not p.is_file():
+        raise KeyError(f"no reference program {name!r}; known: {', '.join(names())}")
+    return p
+
+
+@lru_cache(maxsize=None)
+def load(name: str) -> Program:
+    return Program.load(path(name))
+
+
+def description(name: str) -> str:
+    """The comment lines at the top of the program file."""
+    lines = []
+    for line in path(name).read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("# ").rstrip())
+    return " ".join(lines)
