@@ -9,6 +9,7 @@ through other live states, at some later step.
 from __future__ import annotations
 
 import hashlib
+import keyword
 from dataclasses import dataclass
 
 import primitives
@@ -80,8 +81,11 @@ def check(prog: Program, lines: tuple[int, ...] | None = None) -> None:
     if not prog.name.isidentifier():
         raise ProgramError(f"function name {prog.name!r} is not an identifier")
     for name in prog.inputs + tuple(s.target for s in prog.statements) + prog.outputs:
-        if not isinstance(name, str) or not name.isidentifier():
+        # a keyword or a constant's name would print as a text that does not parse back
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
             raise ProgramError(f"{name!r} is not a valid variable name")
+        if name in primitives.CONSTANTS:
+            raise ProgramError(f"{name!r} is a constant and cannot be used as a variable")
     for req in (WEIGHT, GRAD, LR):
         if req not in prog.inputs:
             raise ProgramError(f"the signature must declare the input {req!r}")

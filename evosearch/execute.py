@@ -31,6 +31,7 @@ class _Step:
     prim: primitives.Primitive
     refs: tuple[Ref, ...]
     foreach: bool          # may use prim.foreach when the caller asks for the multi-tensor path
+    per_param: tuple[bool, ...]  # per argument: one value per parameter tensor (a list at run time)
 
 
 class CompiledProgram:
@@ -60,6 +61,7 @@ class CompiledProgram:
             prim = s.primitive
             vars_ = [a.name for a in s.args if not isinstance(a, Const)]
             arg_kinds = [env[a.name] if not isinstance(a, Const) else SCALAR for a in s.args]
+            reduced_before = set(reduced)
             is_reduced = prim.reduces is not None or any(v in reduced for v in vars_)
             if is_reduced and prim.result(tuple(arg_kinds)) == SCALAR:
                 reduced.add(s.target)
@@ -67,9 +69,11 @@ class CompiledProgram:
                 reduced.discard(s.target)
             fe = (prim.foreach is not None and prim.reduces is None and arg_kinds[0] == TENSOR
                   and not (isinstance(s.args[0], Const))
-                  and all(k == TENSOR or (isinstance(a, Const) or a.name not in reduced)
+                  and all(k == TENSOR or (isinstance(a, Const) or a.name not in reduced_before)
                           for a, k in zip(s.args[1:], arg_kinds[1:])))
-            steps.append(_Step(s.target, prim, tuple(refs), fe))
+            per_param = tuple(not isinstance(a, Const) and (k == TENSOR or a.name in reduced_before)
+                              for a, k in zip(s.args, arg_kinds))
+            steps.append(_Step(s.target, prim, tuple(refs), fe, per_param))
         self.steps = tuple(steps)
         flow = dataflow(prog)
         # A state output that is another input's tensor (e.g. `return u, g`) must be copied, or the

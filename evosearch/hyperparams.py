@@ -2,8 +2,10 @@
 
 The rule (documented in docs/export.md): the weight of every ``interp`` whose third argument is a
 plain literal becomes an entry of ``betas``, in the order the statements run; a literal ``c`` in the
-single statement ``w * c`` (or ``c * w``) on the input weight becomes ``weight_decay``. Every other
-literal stays baked into the update rule. For Lion this gives lion-pytorch's constructor,
+single statement ``w * c`` (or ``c * w``) on the input weight becomes ``weight_decay``; a literal
+base ``c`` of ``power(c, t)`` (a bias correction, Adam's ``beta ** t``) whose value equals one of the
+betas follows that entry, so that ``betas=...`` moves an average and its correction together. Every
+other literal stays baked into the update rule. For Lion this gives lion-pytorch's constructor,
 ``Lion(params, lr, betas=(0.9, 0.99), weight_decay=...)``.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .analysis import dataflow, needed_statements
-from .program import WEIGHT, Const, Program
+from .program import STEP, WEIGHT, Const, Program
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,12 @@ def infer(prog: Program) -> HyperSpec:
                 other = s.args[1 - pos]
                 if defs[pos] == ("in", WEIGHT) and isinstance(other, Const) and not other.name:
                     decay.append((i, 1 - pos, float(other.value)))
+    for i in needed:
+        s = prog.statements[i]
+        base = s.args[0] if s.op == "power" else None
+        if (isinstance(base, Const) and not base.name and float(base.value) in betas
+                and flow.reads[i] == (("in", STEP),)):
+            bindings[(i, 0)] = ("betas", betas.index(float(base.value)))
     defaults = {}
     if betas:
         defaults["betas"] = tuple(betas)

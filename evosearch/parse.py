@@ -24,6 +24,7 @@ _FOUND = {
     ast.Nonlocal: "nonlocal", ast.Delete: "del", ast.Pass: "pass", ast.Raise: "raise",
     ast.Assert: "assert", ast.Await: "await", ast.Yield: "yield", ast.NamedExpr: "a walrus",
     ast.JoinedStr: "an f-string", ast.AsyncFunctionDef: "an async function",
+    ast.FunctionDef: "a nested function",
 }
 
 
@@ -48,6 +49,8 @@ def parse_program(text: str | bytes) -> Program:
             raise ProgramError(f"program text is not UTF-8 (byte {exc.start})") from None
     if not isinstance(text, str):
         raise ProgramError(f"a program text must be str, not {type(text).__name__}")
+    if "\0" in text:  # ast.parse rejects it without a line number
+        raise ProgramError("a NUL byte (null bytes are not allowed)", text.count("\n", 0, text.index("\0")) + 1)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -69,14 +72,15 @@ def _program(module: ast.Module) -> tuple[Program, tuple[int, ...]]:
     funcs = [n for n in module.body if isinstance(n, ast.FunctionDef)]
     for node in module.body:
         if not isinstance(node, ast.FunctionDef):
-            raise ProgramError(f"expected only a function definition, found {_describe(node)}", node.lineno)
+            what = _describe(node.value if isinstance(node, ast.Expr) else node)
+            raise ProgramError(f"expected only a function definition, found {what}", node.lineno)
     if not funcs:
         raise ProgramError("no function definition found (expected `def train(w, g, ..., lr):`)")
     if len(funcs) > 1:
         raise ProgramError("a program is one function; found a second definition", funcs[1].lineno)
     fn = funcs[0]
     if fn.decorator_list:
-        raise ProgramError("decorators are not allowed", fn.lineno)
+        raise ProgramError("decorators are not allowed", fn.decorator_list[0].lineno)
     a = fn.args
     if a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs or a.defaults or a.kw_defaults:
         raise ProgramError("the signature takes plain names only (no defaults, *args, **kwargs)", fn.lineno)
@@ -90,6 +94,8 @@ def _program(module: ast.Module) -> tuple[Program, tuple[int, ...]]:
             raise ProgramError(f"the signature must declare the input {required!r}", fn.lineno)
     for name in inputs:
         _check_name(name, fn.lineno)
+    if len(set(inputs)) != len(inputs):
+        raise ProgramError("an input is declared twice", fn.lineno)
 
     statements: list[Statement] = []
     lines: list[int] = []

@@ -43,7 +43,10 @@ Operand = Union[Var, Const]
 
 
 def const(value: float) -> Const:
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        raise ProgramError("literal is too large to be a float") from None
     if not math.isfinite(value):
         raise ProgramError(f"literal {value!r} is not finite")
     return Const(value)
@@ -106,7 +109,7 @@ class Program:
         try:
             return Program.parse(data)
         except ProgramError as exc:
-            raise ProgramError(f"{path}: {exc.reason}", exc.line) from None
+            raise ProgramError(exc.reason, exc.line, source=str(path)) from None
 
     # -- structure ----------------------------------------------------------------------------
     @property
@@ -173,7 +176,7 @@ class Program:
                            tuple(map(str, data["outputs"])), str(data.get("name", "train")))
         except ProgramError:
             raise
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
             raise ProgramError(f"malformed program JSON: {exc!r}") from None
         check(prog)
         return prog

@@ -58,33 +58,41 @@ def _fe_lerp(xs, ys, a):
 
 add = register(Primitive(
     "add", (ANY, ANY), lambda x, y: x + y, lambda x, y: x + y, lambda x, y: x + y,
-    "x + y", infix="+", commutative=True, foreach=torch._foreach_add))
+    "x + y", infix="+", commutative=True, foreach=torch._foreach_add,
+    source="({0} + {1})", foreach_source="torch._foreach_add"))
 subtract = register(Primitive(
     "subtract", (ANY, ANY), lambda x, y: x - y, lambda x, y: x - y, lambda x, y: x - y,
-    "x - y", infix="-", foreach=torch._foreach_sub))
+    "x - y", infix="-", foreach=torch._foreach_sub,
+    source="({0} - {1})", foreach_source="torch._foreach_sub"))
 multiply = register(Primitive(
     "multiply", (ANY, ANY), lambda x, y: x * y, lambda x, y: x * y, lambda x, y: x * y,
-    "x * y", infix="*", commutative=True, foreach=torch._foreach_mul))
+    "x * y", infix="*", commutative=True, foreach=torch._foreach_mul,
+    source="({0} * {1})", foreach_source="torch._foreach_mul"))
 divide = register(Primitive(
     "divide", (ANY, ANY), t_div, np_div, lambda x, y: x / y,
     "x / (y + copysign(1e-8, y)), clamped finite", infix="/",
-    domain=((-3, 3), (0.5, 3))))
+    domain=((-3, 3), (0.5, 3)), source="_div({0}, {1})"))
 negative = register(Primitive(
     "negative", (ANY,), lambda x: -x, lambda x: -x, lambda x: -x,
-    "-x", infix="neg", foreach=torch._foreach_neg))
+    "-x", infix="neg", foreach=torch._foreach_neg,
+    source="(-{0})", foreach_source="torch._foreach_neg"))
 maximum = register(Primitive(
-    "max", (ANY, ANY), _t_max, np.maximum, sp.Max, "elementwise maximum", commutative=True))
+    "max", (ANY, ANY), _t_max, np.maximum, sp.Max, "elementwise maximum", commutative=True,
+    source="_max({0}, {1})"))
 minimum = register(Primitive(
-    "min", (ANY, ANY), _t_min, np.minimum, sp.Min, "elementwise minimum", commutative=True))
+    "min", (ANY, ANY), _t_min, np.minimum, sp.Min, "elementwise minimum", commutative=True,
+    source="_min({0}, {1})"))
 interp = register(Primitive(
     "interp", (ANY, ANY, ANY), _t_interp, lambda x, y, a: (1 - a) * x + a * y,
     lambda x, y, a: (1 - a) * x + a * y,
     "(1 - a) * x + a * y: a moving average when x is new and y the old value",
-    domain=((-3, 3), (-3, 3), (0, 1)), foreach=_fe_lerp))
+    domain=((-3, 3), (-3, 3), (0, 1)), foreach=_fe_lerp,
+    source="_interp({0}, {1}, {2})", foreach_source="torch._foreach_lerp"))
 power = register(Primitive(
     "power", (ANY, ANY), _t_power, np_call(lambda x, c: np.abs(x) ** c),
     lambda x, c: sp.Abs(x) ** c, "|x| ** c (abs first, like sqrt), clamped finite",
-    domain=((0.1, 3), (-2, 2))))
+    domain=((0.1, 3), (-2, 2)), source="_power({0}, {1})"))
 clip = register(Primitive(
     "clip", (ANY, ANY), _t_clip, lambda x, c: np.clip(x, -np.abs(c), np.abs(c)),
-    lambda x, c: sp.Max(-sp.Abs(c), sp.Min(x, sp.Abs(c))), "clip x to [-|c|, |c|]"))
+    lambda x, c: sp.Max(-sp.Abs(c), sp.Min(x, sp.Abs(c))), "clip x to [-|c|, |c|]",
+    source="_clip({0}, {1})"))

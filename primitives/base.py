@@ -41,6 +41,11 @@ class Primitive:
     domain: tuple[tuple[float, float], ...] = field(default=())
     # Optional multi-tensor form: takes lists (or floats for scalar args) and returns a list.
     foreach: Callable | None = None
+    # Source forms for exported modules (evosearch.export): a Python expression template over
+    # {0}, {1}, ... that uses only torch and the helpers of evosearch/export_helpers.py; for
+    # reductions the arguments are lists. ``foreach_source`` names the torch._foreach_* function.
+    source: str | None = None
+    foreach_source: str | None = None
 
     @property
     def arity(self) -> int:

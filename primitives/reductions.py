@@ -70,17 +70,19 @@ def _sympy(name, fn):
 
 
 register(Primitive("norm", (TENSOR,), _t_norm, _np_norm, _sympy("norm", _np_norm),
-                   "L2 norm of one parameter tensor", reduces="tensor", result_kind=SCALAR))
+                   "L2 norm of one parameter tensor", reduces="tensor", result_kind=SCALAR,
+                   source="_norm({0})"))
 register(Primitive("dot", (TENSOR, TENSOR), _t_dot, _np_dot, _sympy("dot", _np_dot),
                    "sum(x * y) over one parameter tensor", reduces="tensor", result_kind=SCALAR,
-                   commutative=True))
+                   commutative=True, source="_dot({0}, {1})"))
 register(Primitive("cosine_sim", (TENSOR, TENSOR), _t_cos, _np_cos, _sympy("cosine_sim", _np_cos),
                    "dot(x, y) / (norm(x) * norm(y)), guarded like /", reduces="tensor",
-                   result_kind=SCALAR, commutative=True))
+                   result_kind=SCALAR, commutative=True, source="_cosine_sim({0}, {1})"))
 register(Primitive("global_norm", (TENSOR,), _t_global_norm, _np_global_norm,
                    _sympy("global_norm", _np_global_norm),
                    "L2 norm over all parameter tensors updated together", reduces="global",
-                   result_kind=SCALAR))
+                   result_kind=SCALAR, source="_global_norm({0})"))
 register(Primitive("clip_by_global_norm", (TENSOR, ANY), _t_clip_global, _np_clip_global,
                    _sympy("clip_by_global_norm", _np_clip_global),
-                   "x * min(1, |c| / global_norm(x))", reduces="global", result_kind=TENSOR))
+                   "x * min(1, |c| / global_norm(x))", reduces="global", result_kind=TENSOR,
+                   source="_clip_by_global_norm({0}, {1})"))

@@ -1,0 +1,66 @@
+# Helpers for exported optimizers: this file's text is copied verbatim into every module that
+# `evosearch export` writes, so that the module imports nothing but torch. They implement the same
+# guards as the primitives package (tests check that exported and in-memory optimizers agree).
+import torch
+
+_DIV_EPS = 1e-8
+_CLAMP = 1e30
+
+
+def _s(x):
+    """A Python number as a 0-d tensor, so that torch functions accept it."""
+    return x if isinstance(x, torch.Tensor) else torch.tensor(float(x), dtype=torch.float64)
+
+
+def _finite(x):
+    return torch.nan_to_num(x, nan=0.0, posinf=_CLAMP, neginf=-_CLAMP)
+
+
+def _div(x, y):
+    y = _s(y)
+    return _finite(x / (y + torch.copysign(torch.full_like(y, _DIV_EPS), y)))
+
+
+def _max(x, y):
+    return torch.maximum(_s(x), _s(y))
+
+
+def _min(x, y):
+    return torch.minimum(_s(x), _s(y))
+
+
+def _interp(x, y, a):
+    if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.shape == y.shape:
+        return torch.lerp(x, y, a)
+    return (1 - a) * x + a * y
+
+
+def _power(x, c):
+    return _finite(torch.pow(torch.abs(_s(x)), c))
+
+
+def _clip(x, c):
+    c = torch.abs(_s(c))
+    return torch.minimum(torch.maximum(_s(x), -c), c)
+
+
+def _norm(xs):
+    return list(torch._foreach_norm(xs))
+
+
+def _dot(xs, ys):
+    return [torch.sum(x * y) for x, y in zip(xs, ys)]
+
+
+def _cosine_sim(xs, ys):
+    return [_div(d, nx * ny) for d, nx, ny in zip(_dot(xs, ys), _norm(xs), _norm(ys))]
+
+
+def _global_norm(xs):
+    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(xs)))
+    return [total for _ in xs]
+
+
+def _clip_by_global_norm(xs, cs):
+    total = _global_norm(xs)[0]
+    return [x * torch.clamp(torch.abs(_s(c)) / (total + _DIV_EPS), max=1.0) for x, c in zip(xs, cs)]
