@@ -30,9 +30,20 @@ def _min(x, y):
 
 
 def _interp(x, y, a):
-    if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.shape == y.shape:
-        return torch.lerp(x, y, a)
+    # (1 - a) is formed in double precision, as torch's optimizers do (torch.lerp rounds a first).
+    if isinstance(x, torch.Tensor) and isinstance(a, float):
+        return torch.mul(x, 1.0 - a).add_(y, alpha=a)
     return (1 - a) * x + a * y
+
+
+def _foreach_interp(xs, ys, a):
+    if not (isinstance(a, float) and isinstance(ys, list)):
+        ys = ys if isinstance(ys, list) else [ys] * len(xs)
+        a = a if isinstance(a, list) else [a] * len(xs)
+        return [_interp(x, y, w) for x, y, w in zip(xs, ys, a)]
+    out = torch._foreach_mul(xs, 1.0 - a)
+    torch._foreach_add_(out, ys, alpha=a)
+    return out
 
 
 def _power(x, c):

@@ -1,6 +1,6 @@
 """Which literals of a program become constructor arguments of its optimizer.
 
-The rule (documented in docs/export.md): the weight of every ``interp`` whose third argument is a
+The rule (documented in the README, "Export"): the weight of every ``interp`` whose third argument is a
 plain literal becomes an entry of ``betas``, in the order the statements run; a literal ``c`` in the
 single statement ``w * c`` (or ``c * w``) on the input weight becomes ``weight_decay``; a literal
 base ``c`` of ``power(c, t)`` (a bias correction, Adam's ``beta ** t``) whose value equals one of the

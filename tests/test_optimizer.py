@@ -17,8 +17,7 @@ import torch
 from lion_pytorch import Lion as LibraryLion
 from torch import nn
 
-from evosearch import Program, to_optimizer
-from evosearch import reference
+from evosearch import Program, reference, to_optimizer
 
 STEPS = 20
 PLUMBING_RTOL = 1e-5
@@ -84,6 +83,21 @@ def assert_moved(model: nn.Module, start: nn.Module, at_least: float = 1e-3):
 
 # ---- param groups ----
 
+class Together:
+    """Several optimizers over disjoint parameters, stepped as one."""
+
+    def __init__(self, *opts):
+        self.opts = opts
+
+    def zero_grad(self):
+        for opt in self.opts:
+            opt.zero_grad()
+
+    def step(self):
+        for opt in self.opts:
+            opt.step()
+
+
 @FAMILY
 def test_param_groups_match_two_library_optimizers(family):
     ours_cls, lib_cls, hyper0, hyper1 = FAMILIES[family]
@@ -93,18 +107,8 @@ def test_param_groups_match_two_library_optimizers(family):
     opt = ours_cls([dict(params=first, **hyper0), dict(params=second, **hyper1)])
     assert opt.param_groups[1]["betas"] == hyper1["betas"]
 
-    class Both:  # two library optimizers, one per group, stepped together
-        opts = (lib_cls(lib_model[0].parameters(), **hyper0), lib_cls(lib_model[2].parameters(), **hyper1))
-
-        def zero_grad(self):
-            for o in self.opts:
-                o.zero_grad()
-
-        def step(self):
-            for o in self.opts:
-                o.step()
-
-    both = Both()
+    both = Together(lib_cls(lib_model[0].parameters(), **hyper0),
+                    lib_cls(lib_model[2].parameters(), **hyper1))
     for step in range(STEPS):
         train_step(ours_model, opt, step)
         train_step(lib_model, both, step)

@@ -435,6 +435,12 @@ SNIPPETS = ["import os", "x.y", "a[0]", "lambda: 0", "f(k=1)", '"s"', "1e999", "
             "x = sign(g)", "x = y", "    ", "\t", "\n", "#", "\\", "@d", "**g", "*g", "...",
             "m += g", "global g", "del g", "if g:", "for i in g:", "async ", "await g", "0x1F", "1_0",
             "nan", "inf", "1e-320", "9" * 30, "\x00", "\ufeff", "ﬁ", "ß", "\r", "\x0c"]
+STATEMENT_SNIPPETS = ["import os", "x = g.y", "x = g[0]", "f = lambda: 0", "x = clip(g, c=1)", 'x = "s"',
+                      "x = sign(sign(g))", "x = g * g * g", "g += 1", "x = g if lr else w", "x: int = 1",
+                      "assert g", "pass", "return g", "x = y", "x = sign(g)", "lr = lr * 0.5",
+                      "update = m + m", "m = -m", "x = norm(lr)", "x = interp(g, g)", "del g",
+                      "for i in g:\n        pass", "if g:\n        x = g", "def f():\n    return 0",
+                      "@dec", '"""doc"""', "print(g)", "x = w @ g", "x, y = g, w", "x = (g)", "x = -(-1.5)"]
 IDENT_POOL = (primitives.names() + list(primitives.CONSTANTS)
               + ["w", "g", "m", "v", "lr", "t", "update", "x", "_", "None", "True", "def", "return",
                  "lambda", "import", "print", "exec", "__import__", "train2", "λ"])
@@ -443,9 +449,11 @@ IDENT_POOL = (primitives.names() + list(primitives.CONSTANTS)
 @st.composite
 def mutated_texts(draw):
     text = draw(st.sampled_from(SEED_TEXTS))
-    for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["delete", "insert", "replace", "swap_lines", "rename", "snippet",
-                                     "snippet_line", "number"]))
+    for _ in range(draw(st.integers(1, 3))):
+        # token- and line-level edits are weighted up: character noise is mostly a syntax error
+        kind = draw(st.sampled_from(["delete", "insert", "replace", "swap_lines", "swap_lines", "rename",
+                                     "rename", "rename", "snippet", "snippet_line", "snippet_line",
+                                     "snippet_line", "number", "number"]))
         n = len(text)
         if kind == "delete" and n:
             i = draw(st.integers(0, n - 1))
@@ -478,8 +486,8 @@ def mutated_texts(draw):
         elif kind == "snippet_line":
             lines = text.splitlines(keepends=True)
             i = draw(st.integers(0, len(lines)))
-            indent = draw(st.sampled_from(["", "    ", "        ", "  "]))
-            lines.insert(i, indent + draw(st.sampled_from(SNIPPETS)) + "\n")
+            indent = draw(st.sampled_from(["    ", "    ", "    ", "", "        ", "  "]))
+            lines.insert(i, indent + draw(st.sampled_from(STATEMENT_SNIPPETS + SNIPPETS)) + "\n")
             text = "".join(lines)
         elif kind == "number":
             spots = list(re.finditer(r"\d+\.\d+|\d+", text))

@@ -16,8 +16,7 @@ import torch
 from lion_pytorch import Lion
 from torch import nn
 
-from evosearch import Program, to_optimizer
-from evosearch import reference
+from evosearch import Program, reference, to_optimizer
 
 STEPS = 60
 RTOL = 1e-5

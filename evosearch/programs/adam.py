@@ -1,4 +1,5 @@
-# Adam exactly as torch.optim.Adam (betas 0.9/0.999, eps 1e-8 = the division guard, bias correction).
+# Adam exactly as torch.optim.Adam (betas 0.9/0.999, eps 1e-8 = the division guard;
+# bias correction as power(c, -1.0), exact, since the division guard would shift it).
 def train(w, g, m, v, lr, t):
     m = interp(g, m, 0.9)
     g2 = square(g)
@@ -7,8 +8,10 @@ def train(w, g, m, v, lr, t):
     c1 = 1.0 - b1t
     b2t = power(0.999, t)
     c2 = 1.0 - b2t
-    m_hat = m / c1
-    v_hat = v / c2
+    inv_c1 = power(c1, -1.0)
+    inv_c2 = power(c2, -1.0)
+    m_hat = m * inv_c1
+    v_hat = v * inv_c2
     denom = sqrt(v_hat)
     update = m_hat / denom
     update = update * lr
