@@ -1,0 +1,244 @@
+"""The proxy-task interface: a small training problem that scores an optimizer.
+
+A task knows nothing of programs beyond "an optimizer class to train with": ``Task.train`` takes a
+``torch.optim.Optimizer`` factory; ``Task.evaluate(prog)`` turns a program into one (flat-buffer
+mode, the fast path) and scores it against the task's tuned AdamW baseline.
+
+Fitness (documented in the README, "Tasks"): with L0 the validation loss of the untrained model and
+L* that of AdamW tuned over a learning-rate grid (same seed, same budget),
+
+    fitness = (L0 - L) / (L0 - L*)
+
+so 1.0 matches tuned AdamW, more is better, 0 is no progress; it is clipped below at -1.0, and every
+failure (NaN/inf, parameters or loss diverging, an exception, the time limit) scores exactly -1.0.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+import math
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+FAILURE_FITNESS = -1.0
+BASELINE_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
+BASELINE_WEIGHT_DECAY = 0.01
+BASELINE_VERSION = 1   # bump when the training loop changes, to invalidate cached baselines
+
+
+class TrainingFailure(Exception):
+    """Training stopped early; ``str(exc)`` says why."""
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    fitness: float
+    metrics: dict = field(default_factory=dict)
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
+class Baseline:
+    initial_loss: float
+    best_loss: float
+    best_lr: float
+    losses: dict            # lr -> validation loss (inf where training failed)
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Evaluate with a fixed thread count: results are then bit-for-bit reproducible."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def lr_factor(step: int, steps: int) -> float:
+    """Cosine decay from 1 to 0.1 over training (the same schedule for candidates and baselines)."""
+    return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * step / steps))
+
+
+class Task(abc.ABC):
+    """Subclasses set ``name``, ``sizes`` (size -> dict of settings, each with ``steps`` and
+    ``batch_size``) and implement ``make_data``, ``make_model`` and optionally ``loss`` and
+    ``metrics``. ``make_data`` returns (x_train, y_train, x_val, y_val) tensors."""
+
+    name: str = ""
+    description: str = ""
+    sizes: dict[str, dict] = {}
+    time_limit: float = 20.0     # seconds per evaluation at proxy size (x steps ratio at other sizes)
+    classification: bool = True
+
+    def __init__(self, size: str = "proxy"):
+        if size not in self.sizes:
+            raise KeyError(f"task {self.name!r} has no size {size!r}; sizes: {', '.join(self.sizes)}")
+        self.size = size
+        self.config = dict(self.sizes[size])
+        self.steps = int(self.config["steps"])
+        self.batch_size = int(self.config["batch_size"])
+        self._data = None
+        scale = self.steps / self.sizes["proxy"]["steps"]
+        self.time_limit = float(self.config.get("time_limit", type(self).time_limit * max(1.0, scale) * 4
+                                                 if size != "proxy" else type(self).time_limit))
+
+    def __repr__(self) -> str:
+        return f"tasks.get({self.name!r}, size={self.size!r})"
+
+    # -- to be provided by each task ---------------------------------------------------------
+    @abc.abstractmethod
+    def make_data(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(x_train, y_train, x_val, y_val); the same for every seed (the seed varies init and batches)."""
+
+    @abc.abstractmethod
+    def make_model(self) -> torch.nn.Module:
+        """A fresh model; called after ``torch.manual_seed(seed)``."""
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(out, y)
+
+    def metrics(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
+        out = model(x)
+        result = {"val_loss": float(self.loss(out, y))}
+        if self.classification:
+            result["val_accuracy"] = float((out.argmax(-1) == y).float().mean())
+        return result
+
+    # -- shared machinery ----------------------------------------------------------------------
+    @property
+    def data(self):
+        if self._data is None:
+            self._data = self.make_data()
+        return self._data
+
+    def key(self) -> str:
+        """Identifies the task's exact setup, for the baseline cache."""
+        text = json.dumps([type(self).__module__, self.name, self.size, self.config, BASELINE_VERSION,
+                           BASELINE_LRS, BASELINE_WEIGHT_DECAY, torch.__version__], sort_keys=True)
+        return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+    def initial_loss(self, seed: int) -> float:
+        with torch_threads(1), torch.no_grad():
+            torch.manual_seed(seed)
+            model = self.make_model()
+            return self.metrics(model, self.data[2], self.data[3])["val_loss"]
+
+    def train(self, make_optimizer: Callable, seed: int = 0, lr: float = 1.0,
+              time_limit: float | None = None) -> dict:
+        """Train a fresh model (initialised from ``seed``) with ``make_optimizer(params, lr)``.
+        Returns the metrics; raises TrainingFailure when training breaks down."""
+        x_train, y_train, x_val, y_val = self.data
+        limit = self.time_limit if time_limit is None else time_limit
+        with torch_threads(1):
+            torch.manual_seed(seed)
+            model = self.make_model()
+            with torch.no_grad():
+                loss0 = self.metrics(model, x_val, y_val)["val_loss"]
+            opt = make_optimizer(model.parameters(), lr)
+            gen = torch.Generator().manual_seed(seed + 7919)
+            n = len(x_train)
+            curve = []
+            start = time.perf_counter()
+            for step in range(self.steps):
+                for group in opt.param_groups:
+                    group["lr"] = lr * lr_factor(step, self.steps)
+                idx = torch.randint(0, n, (self.batch_size,), generator=gen) if self.batch_size < n else None
+                xb, yb = (x_train, y_train) if idx is None else (x_train[idx], y_train[idx])
+                opt.zero_grad()
+                loss = self.loss(model(xb), yb)
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise TrainingFailure(f"non-finite training loss at step {step}")
+                curve.append(value)
+                # diverged: the median of the last 10 losses (robust to heavy-tailed spikes) is far
+                # above the starting loss
+                recent = sorted(curve[-10:])[len(curve[-10:]) // 2]
+                if recent > 10.0 * max(loss0, 1e-3) + 10.0:
+                    raise TrainingFailure(f"training loss diverged at step {step} (median of the "
+                                          f"last 10: {recent:.3g}, initial {loss0:.3g})")
+                loss.backward()
+                opt.step()
+                if step % 10 == 9 or step == self.steps - 1:
+                    with torch.no_grad():
+                        biggest = max(float(p.detach().abs().max()) for p in model.parameters())
+                    if not math.isfinite(biggest):
+                        raise TrainingFailure(f"non-finite parameters at step {step}")
+                    if biggest > 1e4:
+                        raise TrainingFailure(f"parameters blew up at step {step} (max |w| = {biggest:.3g})")
+                if time.perf_counter() - start > limit:
+                    raise TrainingFailure(f"time limit of {limit:.3g} s exceeded at step {step}")
+            with torch.no_grad():
+                metrics = self.metrics(model, x_val, y_val)
+        if not math.isfinite(metrics["val_loss"]):
+            raise TrainingFailure("non-finite validation loss")
+        metrics.update(train_loss=curve[-1], initial_val_loss=loss0, loss_curve=curve[:: max(1, len(curve) // 50)],
+                       steps=self.steps, wall_time=time.perf_counter() - start)
+        return metrics
+
+    # -- baseline and fitness ------------------------------------------------------------------
+    def baseline(self, seed: int = 0) -> Baseline:
+        """Tuned AdamW: the best validation loss over ``BASELINE_LRS``, cached on disk per task
+        setup and seed (``$EVOSEARCH_CACHE``, default ``~/.cache/evosearch``)."""
+        path = cache_dir() / "baselines" / f"{self.name}-{self.size}-seed{seed}-{self.key()}.json"
+        if path.exists():
+            try:
+                d = json.loads(path.read_text())
+                return Baseline(d["initial_loss"], d["best_loss"], d["best_lr"],
+                                {float(k): v for k, v in d["losses"].items()})
+            except (ValueError, KeyError):
+                pass  # a corrupt cache file is recomputed
+        losses = {}
+        for lr in BASELINE_LRS:
+            try:
+                m = self.train(lambda params, lr_: torch.optim.AdamW(
+                    params, lr=lr_, weight_decay=BASELINE_WEIGHT_DECAY, foreach=True), seed, lr,
+                    time_limit=float("inf"))
+                losses[lr] = m["val_loss"]
+            except TrainingFailure:
+                losses[lr] = float("inf")
+        best_lr = min(losses, key=losses.get)
+        base = Baseline(self.initial_loss(seed), losses[best_lr], best_lr, losses)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"initial_loss": base.initial_loss, "best_loss": base.best_loss,
+                                   "best_lr": base.best_lr, "losses": {str(k): v for k, v in losses.items()}}))
+        tmp.replace(path)  # atomic: concurrent workers may compute the same baseline
+        return base
+
+    def fitness(self, val_loss: float, seed: int = 0) -> float:
+        base = self.baseline(seed)
+        gain = base.initial_loss - base.best_loss
+        if not gain > 0:
+            raise RuntimeError(f"task {self.name}: tuned AdamW made no progress; the task is broken")
+        return max(FAILURE_FITNESS, (base.initial_loss - val_loss) / gain)
+
+    def evaluate_optimizer(self, make_optimizer: Callable, seed: int = 0, lr: float = 1.0,
+                           time_limit: float | None = None) -> EvalResult:
+        try:
+            metrics = self.train(make_optimizer, seed, lr, time_limit)
+        except TrainingFailure as exc:
+            return EvalResult(FAILURE_FITNESS, {}, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a candidate's arithmetic must never stop a search
+            return EvalResult(FAILURE_FITNESS, {}, f"exception during training: {type(exc).__name__}: {exc}")
+        return EvalResult(self.fitness(metrics["val_loss"], seed), metrics, None)
+
+    def evaluate(self, prog, seed: int = 0, lr: float = 1.0, time_limit: float | None = None) -> EvalResult:
+        """Train with the program (its ``lr`` input is ``lr`` times the schedule; programs carry their
+        own learning-rate scale, like the warm start's ``lr * 0.001``) and score it."""
+        from evosearch import to_optimizer
+        opt_cls = to_optimizer(prog, flat=True)
+        return self.evaluate_optimizer(lambda params, lr_: opt_cls(params, lr=lr_), seed, lr, time_limit)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("EVOSEARCH_CACHE", Path.home() / ".cache" / "evosearch"))
