@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import keyword
+import unicodedata
 from dataclasses import dataclass
 
 import primitives
@@ -76,13 +77,19 @@ def _fname(prim) -> str:
     return f"`{prim.infix}`" if prim.infix and prim.infix != "neg" else prim.name
 
 
+def _is_name(name) -> bool:
+    """A name that prints as itself: Python reads keywords differently and NFKC-normalises
+    identifiers (``ﬁ`` is ``fi``), so a program holding such a name would not round-trip."""
+    return (isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)
+            and unicodedata.normalize("NFKC", name) == name)
+
+
 def check(prog: Program, lines: tuple[int, ...] | None = None) -> None:
     """Raise ProgramError unless the program is well-formed and well-kinded."""
-    if not prog.name.isidentifier():
+    if not _is_name(prog.name):
         raise ProgramError(f"function name {prog.name!r} is not an identifier")
     for name in prog.inputs + tuple(s.target for s in prog.statements) + prog.outputs:
-        # a keyword or a constant's name would print as a text that does not parse back
-        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        if not _is_name(name):
             raise ProgramError(f"{name!r} is not a valid variable name")
         if name in primitives.CONSTANTS:
             raise ProgramError(f"{name!r} is a constant and cannot be used as a variable")

@@ -50,7 +50,8 @@ def parse_program(text: str | bytes) -> Program:
     if not isinstance(text, str):
         raise ProgramError(f"a program text must be str, not {type(text).__name__}")
     if "\0" in text:  # ast.parse rejects it without a line number
-        raise ProgramError("a NUL byte (null bytes are not allowed)", text.count("\n", 0, text.index("\0")) + 1)
+        nul_line = text.count("\n", 0, text.index("\0")) + 1
+        raise ProgramError("a NUL byte (null bytes are not allowed)", nul_line)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -49,7 +49,7 @@ def const(value: float) -> Const:
         raise ProgramError("literal is too large to be a float") from None
     if not math.isfinite(value):
         raise ProgramError(f"literal {value!r} is not finite")
-    return Const(value)
+    return Const(value + 0.0)  # -0.0 -> 0.0: the two compare equal, so they must mean the same
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,9 @@ def test_json_form_is_stable_and_checked():
     '{"inputs": ["w", "g", "lr"], "statements": [["u", "negative", [{"var": "g"}]]], "outputs": ["u", "u"]}',
     '{"inputs": ["w", "g", "pi", "lr"], "statements": [], "outputs": ["g", "pi"]}',
     '{"inputs": ["w", "g", "lr"], "statements": [["lambda", "negative", [{"var": "g"}]]], "outputs": ["lambda"]}',
+    '{"name": "None", "inputs": ["w", "g", "lr"], "statements": [], "outputs": ["g"]}',
+    '{"name": "f g", "inputs": ["w", "g", "lr"], "statements": [], "outputs": ["g"]}',
+    '{"inputs": ["w", "g", "lr"], "statements": [["\\ufb01", "negative", [{"var": "g"}]]], "outputs": ["\\ufb01"]}',
     "[" * 100_000,
 ])
 def test_from_json_rejects_malformed_input(bad):
@@ -401,7 +404,7 @@ def test_load_names_the_file(tmp_path):
 
 # -- fuzzing: arbitrary text ------------------------------------------------------------------------
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _parse_or_program_error(text):
@@ -425,6 +428,49 @@ def test_arbitrary_text_is_a_program_or_a_program_error(text):
 @given(st.binary())
 def test_arbitrary_bytes_are_a_program_or_a_program_error(data):
     _parse_or_program_error(data)
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(list("def train(w, g, m, lr):\n    return =+-*/.0123456789e#,") + [
+    "def train(w, g, lr):\n", "    ", "\n", "sign(", "interp(", "norm(", "update", " = ", "return "])))
+def test_program_shaped_text_is_a_program_or_a_program_error(pieces):
+    _parse_or_program_error("".join(pieces))
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+    | st.sampled_from(["w", "g", "m", "lr", "pi", "var", "const", "sign", "interp"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["var", "const", "x"]), inner,
+                                                               max_size=3),
+    max_leaves=12)
+
+
+@st.composite
+def corrupted_json(draw):
+    """A reference program's JSON dict with one field replaced by an arbitrary JSON value."""
+    data = reference.load(draw(st.sampled_from(REFERENCE_NAMES))).to_dict()
+    path, node = [], data
+    while isinstance(node, (dict, list)) and node and draw(st.booleans()):
+        key = draw(st.sampled_from(sorted(node) if isinstance(node, dict) else range(len(node))))
+        path.append(key)
+        node = node[key]
+    if not path:
+        return draw(JSON_VALUES)
+    parent = data
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = draw(JSON_VALUES)
+    return data
+
+
+@FUZZ
+@given(corrupted_json())
+def test_corrupted_json_is_a_program_or_a_program_error(data):
+    try:
+        prog = Program.from_json(data)
+    except ProgramError:
+        return
+    _assert_round_trips(prog)
 
 
 # -- fuzzing: mutated valid programs ----------------------------------------------------------------
@@ -500,7 +546,7 @@ def mutated_texts(draw):
     return text
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_texts())
 def test_mutated_programs_parse_or_raise_program_error(text):
     prog = _parse_or_program_error(text)
