@@ -88,6 +88,8 @@ class Task(abc.ABC):
         self.steps = int(self.config["steps"])
         self.batch_size = int(self.config["batch_size"])
         self._data = None
+        # Baselines handed over by a search driver (so cluster workers never retune them).
+        self.known_baselines: dict[int, Baseline] = {}
         scale = self.steps / self.sizes["proxy"]["steps"]
         self.time_limit = float(self.config.get("time_limit", type(self).time_limit * max(1.0, scale) * 4
                                                  if size != "proxy" else type(self).time_limit))
@@ -189,6 +191,8 @@ class Task(abc.ABC):
     def baseline(self, seed: int = 0) -> Baseline:
         """Tuned AdamW: the best validation loss over ``BASELINE_LRS``, cached on disk per task
         setup and seed (``$EVOSEARCH_CACHE``, default ``~/.cache/evosearch``)."""
+        if seed in self.known_baselines:
+            return self.known_baselines[seed]
         path = cache_dir() / "baselines" / f"{self.name}-{self.size}-seed{seed}-{self.key()}.json"
         if path.exists():
             try:

@@ -1,0 +1,74 @@
+"""Scoring one candidate on a suite of proxy tasks (runs inside executor workers).
+
+Suite fitness = the mean over tasks of the mean over seeds of each task's fitness (see
+``tasks.base``: 1.0 = tuned AdamW). A failure on any task is reported (``task: reason``) and that
+task scores the failure fitness; the candidate still gets a suite fitness.
+"""
+
+from __future__ import annotations
+
+import socket
+import os
+import time
+from dataclasses import dataclass, field
+
+from .program import Program
+from .store import Evaluation
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    tasks: tuple[str, ...] = ("digits_mlp",)
+    size: str = "proxy"
+    seeds: tuple[int, ...] = (0,)
+    lr: float = 1.0
+    time_limit: float | None = None        # per task evaluation; None: each task's default
+    baselines: dict = field(default_factory=dict)   # {task: {seed: [initial, best, best_lr]}}
+
+
+class SuiteEvaluator:
+    """Loads the tasks once (data, baselines) and scores programs on them."""
+
+    def __init__(self, spec: SuiteSpec):
+        import tasks
+        from tasks.base import Baseline
+        self.spec = spec
+        self.tasks = {name: tasks.get(name, spec.size) for name in spec.tasks}
+        for name, task in self.tasks.items():
+            for seed, (initial, best, best_lr) in spec.baselines.get(name, {}).items():
+                task.known_baselines[int(seed)] = Baseline(initial, best, best_lr, {})
+            _ = task.data
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    def evaluate(self, candidate_id: int, program: Program) -> Evaluation:
+        start = time.perf_counter()
+        per_task, metrics, failures = {}, {}, []
+        for name, task in self.tasks.items():
+            scores = []
+            for seed in self.spec.seeds:
+                r = task.evaluate(program, seed=seed, lr=self.spec.lr, time_limit=self.spec.time_limit)
+                scores.append(r.fitness)
+                if r.failure:
+                    failures.append(f"{name} (seed {seed}): {r.failure}")
+                else:
+                    metrics[f"{name}/{seed}"] = {k: v for k, v in r.metrics.items() if k != "loss_curve"}
+            per_task[name] = sum(scores) / len(scores)
+        fitness = sum(per_task.values()) / len(per_task)
+        return Evaluation(candidate_id, fitness, per_task, metrics, "; ".join(failures) or None,
+                          self.worker, time.perf_counter() - start)
+
+
+def compute_baselines(spec: SuiteSpec, echo=print) -> dict:
+    """Tuned AdamW baselines for every task and seed of the suite (cached on disk)."""
+    import tasks
+    out = {}
+    for name in spec.tasks:
+        task = tasks.get(name, spec.size)
+        out[name] = {}
+        for seed in spec.seeds:
+            t0 = time.perf_counter()
+            b = task.baseline(seed)
+            if time.perf_counter() - t0 > 1:
+                echo(f"tuned AdamW on {name} (seed {seed}): lr {b.best_lr:g}, val loss {b.best_loss:.4f}")
+            out[name][seed] = [b.initial_loss, b.best_loss, b.best_lr]
+    return out

@@ -1,0 +1,166 @@
+"""The search driver: evolution + executor + run store, as an asynchronous steady-state loop.
+
+The loop keeps the executor full (``ask`` as many children as it has free slots), collects finished
+evaluations as they come, ``tell``s them and commits them with a fresh snapshot in one transaction.
+Everything the loop does to the outside world (Ray, SQLite, the clock, the progress line, signals)
+happens here; evolution, mutation and analysis stay pure.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from . import reference
+from .config import ConfigError, SearchConfig
+from .evaluate import compute_baselines
+from .evolution import RegularizedEvolution
+from .program import Program
+from .store import RunStore
+
+
+@dataclass
+class SearchOutcome:
+    folder: Path
+    evaluations: int
+    cache_hits: int
+    rejected: int
+    generated: int
+    best_id: int | None
+    best_fitness: float | None
+    seconds: float
+    stopped_by: str
+
+
+def load_warm_start(spec: str) -> Program:
+    if Path(spec).is_file():
+        return Program.load(spec)
+    if spec in reference.names():
+        return reference.load(spec)
+    raise ConfigError(f"warm_start {spec!r} is neither a program file nor a reference program "
+                      f"({', '.join(reference.names())})")
+
+
+def make_executor(cfg: SearchConfig, suite):
+    if cfg.in_process:
+        from .executor import InProcessExecutor
+        return InProcessExecutor(suite, batch_size=cfg.batch_size)
+    from .executor import RayExecutor, init_ray
+    init_ray(cfg.address or None, cfg.workers or None)
+    return RayExecutor(suite, workers=cfg.workers or None, batch_size=cfg.batch_size)
+
+
+def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, progress=None,
+               executor=None) -> SearchOutcome:
+    folder = Path(folder)
+    store = RunStore(folder)
+    stop = {"why": None}
+    try:
+        if resume:
+            saved = store.get_meta("config")
+            if saved is None:
+                raise ConfigError(f"{folder} holds no run to resume")
+            cfg = replace(SearchConfig.from_dict(saved), max_evals=cfg.max_evals, time_limit=cfg.time_limit,
+                          workers=cfg.workers, address=cfg.address, in_process=cfg.in_process)
+        elif store.counts()["evaluations"] or store.last_snapshot():
+            raise ConfigError(f"{folder} already holds a run: pass --resume to continue it, "
+                              f"or choose another --out")
+        store.set_meta("config", cfg.to_dict())
+        warm = load_warm_start(cfg.warm_start)
+        evo = RegularizedEvolution(warm, cfg.evolution(), seed=cfg.seed)
+        snap = store.last_snapshot() if resume else None
+        if snap:
+            evo.restore(snap)
+            evo.seed_cache(store.cache_entries())
+        suite = cfg.suite()
+        baselines = store.get_meta("baselines")
+        if baselines is None:
+            baselines = compute_baselines(suite, echo=progress.log if progress else print)
+            store.set_meta("baselines", baselines)
+        suite = replace(suite, baselines={t: {int(s): v for s, v in b.items()} for t, b in baselines.items()})
+        executor = executor or make_executor(cfg, suite)
+        if snap and evo.pending:
+            executor.submit(list(evo.pending.values()))      # evaluations lost with the old driver
+        previous_elapsed = store.get_meta("elapsed", 0.0)
+        start = time.time()
+
+        def on_signal(signum, frame):
+            stop["why"] = "interrupted"
+        old_handler = signal.signal(signal.SIGINT, on_signal)
+        best_seen = evo.best.fitness if evo.best else None
+        try:
+            while True:
+                elapsed = previous_elapsed + time.time() - start
+                if stop["why"]:
+                    break
+                if evo.counters.evaluated >= cfg.max_evals:
+                    stop["why"] = "max_evals"
+                    break
+                if cfg.time_limit and elapsed >= cfg.time_limit:
+                    stop["why"] = "time_limit"
+                    break
+                free = executor.capacity() - executor.in_flight()
+                remaining = cfg.max_evals - evo.counters.evaluated - len(evo.pending)
+                if free > 0 and remaining > 0:
+                    children = evo.ask(min(free, remaining))
+                    if children:
+                        executor.submit(children)
+                results = executor.poll(timeout=0.2)
+                by_id = {}
+                for r in results:
+                    candidate = evo.pending[r.candidate_id]
+                    evo.tell(r.candidate_id, r.fitness)
+                    by_id[r.candidate_id] = (candidate, r)
+                    if candidate.id == evo.warm_start.id:
+                        store.set_meta("warm_start_fitness", r.fitness)
+                hits = evo.take_cache_hits()
+                if by_id or hits:
+                    store.set_meta("elapsed", previous_elapsed + time.time() - start)
+                    store.commit_step(list(by_id.values()), hits, evo.snapshot())
+                    if evo.best and (best_seen is None or evo.best.fitness > best_seen):
+                        best_seen = evo.best.fitness
+                        store.write_hall_of_fame(cfg.hall_of_fame)
+                if progress:
+                    progress.update(evo, executor, previous_elapsed + time.time() - start)
+                if not results and not executor.in_flight() and not evo.pending and not free:
+                    time.sleep(0.05)
+        finally:
+            signal.signal(signal.SIGINT, old_handler)
+            store.set_meta("elapsed", previous_elapsed + time.time() - start)
+            store.commit_step([], evo.take_cache_hits(), evo.snapshot())
+            store.write_hall_of_fame(cfg.hall_of_fame)
+            store.set_meta("counters", evo.counters.to_dict())
+            executor.shutdown()
+        c = evo.counters
+        return SearchOutcome(folder, c.evaluated, c.cache_hits, c.rejected, c.generated,
+                             evo.best.candidate.id if evo.best else None,
+                             evo.best.fitness if evo.best else None,
+                             previous_elapsed + time.time() - start, stop["why"])
+    finally:
+        store.close()
+
+
+def summary(folder: str | Path) -> dict:
+    """What ``evosearch show RUN --json`` prints (keys of DESIGN.md)."""
+    store = RunStore(folder)
+    try:
+        counts = store.counts()
+        counters = store.get_meta("counters") or {}
+        snap = store.last_snapshot()
+        if snap:
+            counters = snap["counters"]
+        hof = store.hall_of_fame(store.get_meta("config", {}).get("hall_of_fame", 10))
+        best = {"program": hof[0]["program"], "fitness": hof[0]["fitness"], "id": hof[0]["id"]} if hof else None
+        return {"evaluations": counts["evaluations"], "cache_hits": counts["cache_hits"],
+                "pruned": counters.get("rejected", 0), "generated": counters.get("generated", 0),
+                "warm_start_fitness": store.get_meta("warm_start_fitness"),
+                "elapsed": store.get_meta("elapsed", 0.0), "best": best, "hall_of_fame": hof}
+    finally:
+        store.close()
+
+
+def to_json(obj) -> str:
+    return json.dumps(obj, indent=2)
