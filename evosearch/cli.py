@@ -42,6 +42,49 @@ def _cmd_check(args) -> int:
     return 0
 
 
+def _cmd_simplify(args) -> int:
+    import sympy as sp
+    from .match import identify
+    from .simplify import simplify_steps
+    prog = load_program_spec(args.program)
+    result = simplify_steps(prog)
+    print("exact simplification:")
+    for step in result.steps:
+        print(f"  - {step}")
+    print(f"\n{result.program}")
+    if result.expressions:
+        print("math (guards omitted):")
+        for key, expr in result.expressions.items():
+            lhs = "update" if key == "update" else f"{key} <-"
+            print(f"  {lhs} = {sp.sstr(expr, full_prec=False)}" if key == "update" else
+                  f"  {lhs} {sp.sstr(expr, full_prec=False)}")
+            if args.latex:
+                print(f"  LaTeX: {sp.latex(expr)}")
+        print(sp.pretty(sp.Eq(sp.Symbol("update"), result.expressions["update"]), use_unicode=False))
+    family = identify(result.program)
+    print(f"family: {family if family else 'none of ' + ', '.join(__import__('evosearch.match', fromlist=['FAMILIES']).FAMILIES)}")
+    if args.ablate:
+        import tasks
+        from .ablate import ablate
+        task = tasks.get(args.ablate)
+        ab = ablate(result.program, lambda p: task.evaluate(p, seed=0).fitness, args.tolerance)
+        print(f"\napproximate simplification on {args.ablate} (tolerance {args.tolerance}; NOT the same "
+              f"function): fitness {ab.fitness_before:.4f} -> {ab.fitness_after:.4f}")
+        for step in ab.steps:
+            print(f"  - {step}")
+        print(f"\n{ab.program}")
+        family = identify(ab.program)
+        print(f"family: {family if family else 'none'}")
+    return 0
+
+
+def _cmd_match(args) -> int:
+    from .match import match
+    result = match(load_program_spec(args.program), args.family)
+    print(result)
+    return 0 if result.matched else 1
+
+
 def _cmd_export(args) -> int:
     from .export import export
     prog = load_program_spec(args.program)
@@ -93,7 +136,13 @@ def _cmd_search(args) -> int:
     if args.in_process:
         overrides["in_process"] = True
     cfg = replace(cfg, **overrides)
-    out = Path(args.out or Path("runs") / Path(args.config or "run").stem)
+    if args.out:
+        out = Path(args.out)
+    elif args.resume:
+        raise ConfigError("--resume needs --out RUN, the run folder to continue")
+    else:  # a fresh, timestamped folder, so that the same command can be run again (as PySR does)
+        import time
+        out = Path("runs") / f"{Path(args.config).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     with Progress(cfg.max_evals) as progress:
         outcome = run_search(cfg, out, resume=args.resume, progress=progress)
     print(f"search stopped ({outcome.stopped_by}) after {outcome.evaluations} evaluations, "
@@ -133,8 +182,11 @@ def _cmd_show(args) -> int:
     print(f"warm start fitness: {s['warm_start_fitness']}")
     for rank, e in enumerate(s["hall_of_fame"], 1):
         tf = ", ".join(f"{k} {v:.3f}" for k, v in e["task_fitness"].items())
-        print(f"#{rank}  candidate {e['id']}  fitness {e['fitness']:.4f}  ({tf})")
-        print("    " + str(e["program"]).strip().replace("\n", "\n    "))
+        family = f"{e['family']} ({', '.join(f'{k}={v:.4g}' for k, v in e['constants'].items())})" \
+            if e.get("family") else "no known family"
+        print(f"#{rank}  candidate {e['id']}  fitness {e['fitness']:.4f}  ({tf})  family: {family}")
+        text = e.get("simplified") or e["program"]
+        print("    " + str(text).strip().replace("\n", "\n    "))
     return 0
 
 
@@ -153,6 +205,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="parse and analyse a program: liveness, hashes, math")
     p.add_argument("program", help="a program file or a reference program name")
     p.set_defaults(fn=_cmd_check)
+    p = sub.add_parser("simplify", help="simplify a program exactly, show its math and family")
+    p.add_argument("program", help="a program file, a reference name, or RUN:best / RUN:ID")
+    p.add_argument("--latex", action="store_true", help="also print the math as LaTeX")
+    p.add_argument("--ablate", metavar="TASK", help="then simplify approximately on this task")
+    p.add_argument("--tolerance", type=float, default=0.01, help="fitness change allowed by --ablate")
+    p.set_defaults(fn=_cmd_simplify)
+    p = sub.add_parser("match", help="does a program belong to a family? (exit 0 if it matches)")
+    p.add_argument("program", help="a program file, a reference name, or RUN:best / RUN:ID")
+    from .match import FAMILIES
+    p.add_argument("--family", required=True, choices=FAMILIES)
+    p.set_defaults(fn=_cmd_match)
     p = sub.add_parser("export", help="write a program as a standalone torch.optim.Optimizer module")
     p.add_argument("program", help="a program file or a reference program name")
     p.add_argument("-o", "--output", required=True, help="the .py file to write")
@@ -161,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_export)
     p = sub.add_parser("search", help="run (or resume) an evolutionary search")
     p.add_argument("config", nargs="?", help="the search's TOML config (optional with --resume)")
-    p.add_argument("--out", help="the run folder (default runs/<config name>)")
+    p.add_argument("--out", help="the run folder (default: runs/<config name>-<date>-<time>)")
     p.add_argument("--max-evals", type=int, help="stop after this many trained candidates")
     p.add_argument("--time-limit", type=float, help="stop after this many seconds")
     p.add_argument("--workers", type=int, help="Ray actors (default: one per CPU)")

@@ -87,6 +87,14 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
         previous_elapsed = store.get_meta("elapsed", 0.0)
         start = time.time()
 
+        described: dict[str, dict] = {}
+
+        def describe(entry: dict) -> dict:
+            """The simplified form and family of a hall-of-fame entry, once per canonical hash."""
+            if entry["canonical_hash"] not in described:
+                described[entry["canonical_hash"]] = describe_program(Program.parse(entry["program"]))
+            return described[entry["canonical_hash"]]
+
         def on_signal(signum, frame):
             stop["why"] = "interrupted"
         old_handler = signal.signal(signal.SIGINT, on_signal)
@@ -122,7 +130,7 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
                     store.commit_step(list(by_id.values()), hits, evo.snapshot())
                     if evo.best and (best_seen is None or evo.best.fitness > best_seen):
                         best_seen = evo.best.fitness
-                        store.write_hall_of_fame(cfg.hall_of_fame)
+                        store.write_hall_of_fame(cfg.hall_of_fame, describe)
                 if progress:
                     progress.update(evo, executor, previous_elapsed + time.time() - start)
                 if not results and not executor.in_flight() and not evo.pending and not free:
@@ -131,7 +139,7 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
             signal.signal(signal.SIGINT, old_handler)
             store.set_meta("elapsed", previous_elapsed + time.time() - start)
             store.commit_step([], evo.take_cache_hits(), evo.snapshot())
-            store.write_hall_of_fame(cfg.hall_of_fame)
+            store.write_hall_of_fame(cfg.hall_of_fame, describe)
             store.set_meta("counters", evo.counters.to_dict())
             executor.shutdown()
         c = evo.counters
@@ -141,6 +149,19 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
                              previous_elapsed + time.time() - start, stop["why"])
     finally:
         store.close()
+
+
+def describe_program(prog: Program) -> dict:
+    """``{"simplified": text, "family": str or None, "constants": {...}}`` for a program."""
+    from .match import identify
+    from .simplify import simplify
+    try:
+        small = simplify(prog)
+        fam = identify(small)
+    except Exception as exc:  # noqa: BLE001 - a description must never stop a search
+        return {"simplified": None, "family": None, "constants": {}, "note": f"{type(exc).__name__}: {exc}"}
+    return {"simplified": str(small), "family": fam.family if fam else None,
+            "constants": fam.constants if fam else {}}
 
 
 def summary(folder: str | Path) -> dict:
@@ -153,6 +174,8 @@ def summary(folder: str | Path) -> dict:
         if snap:
             counters = snap["counters"]
         hof = store.hall_of_fame(store.get_meta("config", {}).get("hall_of_fame", 10))
+        for entry in hof:
+            entry.update(describe_program(Program.parse(entry["program"])))
         best = {"program": hof[0]["program"], "fitness": hof[0]["fitness"], "id": hof[0]["id"]} if hof else None
         return {"evaluations": counts["evaluations"], "cache_hits": counts["cache_hits"],
                 "pruned": counters.get("rejected", 0), "generated": counters.get("generated", 0),

@@ -1,22 +1,36 @@
-"""Simplification of programs. So far the exact structural steps: dead statements and dead state
-variables are removed (the algebraic steps of issue 5 build on this).
+"""Exact simplification of programs (issue 5): each step is checked by running the program before and
+after it on random problems and comparing the update trajectories (at most 1e-6 relative, which
+allows for the 1e-8 guards); a step that fails the check is not taken.
 
-Both steps are exact by construction: liveness (analysis.py) keeps every statement that can reach the
-update at this step or a later one, so the update trajectory is unchanged.
+Steps: (1) dead statements and dead state variables are removed (exact by construction); (2) the
+symbolic form (sympy) is simplified modulo the guards (``evosearch.algebra``: sign rules, constant
+folding, like terms, merged state recurrences); (3) a short program is rebuilt from the simplified
+expressions (``sympy.cse``, ``evosearch.rebuild``), and kept if it is no longer than what step (1)
+gave.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .analysis import live_states, live_statements
+import sympy as sp
+
+from .algebra import _float_tidy, simplify_expression
+from .analysis import check, live_states, live_statements
+from .errors import ProgramError
 from .program import Program
+from .rebuild import Unsupported, rebuild
+from .symbolic import expressions
+from .verify import max_relative_difference
+
+RTOL = 1e-6
 
 
 @dataclass(frozen=True)
 class Simplification:
     program: Program
-    steps: tuple[str, ...]        # what each step removed or rewrote
+    steps: tuple[str, ...]             # what each step removed or rewrote
+    expressions: dict | None = None    # the simplified symbolic form ({"update": ..., state: ...})
 
 
 def remove_dead_code(prog: Program) -> Simplification:
@@ -31,10 +45,62 @@ def remove_dead_code(prog: Program) -> Simplification:
     return Simplification(Program(inputs, statements, outputs, prog.name), tuple(steps))
 
 
+def simplified_expressions(prog: Program) -> dict[str, sp.Expr]:
+    symbols = [sp.Symbol(n, real=True) for n in prog.inputs]
+    out = {}
+    for key, expr in expressions(prog).items():
+        e = simplify_expression(expr, symbols)
+        if key == "update":
+            e = _float_tidy(_factor_scale(sp.factor_terms(e)))
+        out[key] = e
+    return out
+
+
+def _factor_scale(e: sp.Expr) -> sp.Expr:
+    """Pull the largest numeric coefficient out of a sum (``lr*(9.2e-5*w + 2e-4*sign(.))`` ->
+    ``2e-4*lr*(0.46*w + sign(.))``), so that a learning-rate scale reads as one factor."""
+    def pull(add: sp.Add) -> sp.Expr:
+        coeffs = [t.as_coeff_Mul()[0] for t in add.args]
+        if not all(c.is_number for c in coeffs):
+            return add
+        big = max(coeffs, key=lambda c: abs(float(c)))
+        if big == 1 or big == 0:
+            return add
+        return sp.Mul(big, sp.expand(add / big), evaluate=False)
+    if e.is_Add:
+        return pull(e)
+    if e.is_Mul:
+        return sp.Mul(*[pull(f) if f.is_Add else f for f in e.args])
+    return e
+
+
 def simplify_steps(prog: Program) -> Simplification:
-    return remove_dead_code(prog)
+    dead = remove_dead_code(prog)
+    current, steps = dead.program, list(dead.steps)
+    try:
+        exprs = simplified_expressions(current)
+    except Exception as exc:  # noqa: BLE001 - sympy may fail on exotic programs; keep what we have
+        return Simplification(current, tuple(steps + [f"symbolic step skipped: {type(exc).__name__}"]))
+    try:
+        rebuilt = rebuild(current, exprs)
+        check(rebuilt)
+    except (Unsupported, ProgramError) as exc:
+        steps.append(f"kept the program as is: {exc}")
+        return Simplification(current, tuple(steps), exprs)
+    diff = max_relative_difference(current, rebuilt)
+    if diff > RTOL:
+        steps.append(f"algebraic rewrite rejected: trajectories differ by {diff:.2g} relative")
+        return Simplification(current, tuple(steps), exprs)
+    if len(rebuilt.statements) > len(current.statements):
+        steps.append(f"kept the program: the rebuilt form has {len(rebuilt.statements)} statements, "
+                     f"not fewer than {len(current.statements)}")
+        return Simplification(current, tuple(steps), exprs)
+    math = "; ".join(f"{k} = {sp.sstr(v, full_prec=False)}" for k, v in exprs.items())
+    steps.append(f"rewrote algebraically ({len(current.statements)} -> {len(rebuilt.statements)} statements, "
+                 f"trajectories agree to {diff:.1g}): {math}")
+    return Simplification(rebuilt, tuple(steps), exprs)
 
 
 def simplify(prog: Program) -> Program:
-    """An equivalent program without dead code (same update trajectory)."""
+    """An equivalent, shorter program (see the module docstring)."""
     return simplify_steps(prog).program

@@ -153,11 +153,13 @@ class RunStore:
                 break
         return out
 
-    def write_hall_of_fame(self, k: int = 10, extra: dict | None = None) -> None:
+    def write_hall_of_fame(self, k: int = 10, describe=None) -> None:
+        """``describe(entry) -> dict`` adds fields to each entry (the driver adds the simplified
+        program and its family)."""
         hof = self.hall_of_fame(k)
-        if extra:
+        if describe:
             for entry in hof:
-                entry.update(extra.get(entry["id"], {}))
+                entry.update(describe(entry))
         _atomic_write(self.folder / "hall_of_fame.json", json.dumps(hof, indent=2))
         if hof:
             _atomic_write(self.folder / "best.py", hof[0]["program"])

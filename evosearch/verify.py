@@ -1,0 +1,68 @@
+"""Numerical equivalence of two programs: run both (numpy forms, float64) on random problems and
+compare their update trajectories. Every simplification step is checked this way (issue 5).
+
+The comparison is modulo the division guard (DESIGN.md: "simplification reasons modulo the guard"):
+by default ``/`` and ``reciprocal`` divide exactly here, so that ``x / sqrt(x*x)`` and ``sign(x)``
+agree; values are still clamped finite."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from primitives._guards import finite
+
+from .analysis import needed_statements
+from .program import GRAD, LR, STEP, WEIGHT, Const, Program
+
+
+_UNGUARDED = {"divide": lambda x, y: finite(x / y), "reciprocal": lambda x: finite(1.0 / x)}
+
+
+def trajectory(prog: Program, seed: int, steps: int = 30, sizes=(6, 4), guards: bool = False) -> np.ndarray:
+    """Updates of ``steps`` steps on a random noisy quadratic (g = A w + noise), flattened per step.
+    Parameters are two tensors of the given sizes, concatenated (per-tensor reductions see each)."""
+    rng = np.random.default_rng(seed)
+    total = sum(sizes)
+    cuts = list(np.cumsum(sizes)[:-1])
+    a = rng.standard_normal((total, total)) / np.sqrt(total)
+    a = a @ a.T + 0.1 * np.eye(total)
+    w = rng.standard_normal(total)
+    states = {s: np.zeros(total) for s in prog.state_names}
+    order = needed_statements(prog)
+    out = []
+    with np.errstate(all="ignore"):
+        for k in range(steps):
+            g = a @ w + 0.3 * rng.standard_normal(total)
+            lr = 0.05 * (0.5 + 0.5 * np.cos(np.pi * k / steps)) + 0.005
+            env = {WEIGHT: w, GRAD: g, LR: np.float64(lr), STEP: np.float64(k + 1), **states}
+            for i in order:
+                s = prog.statements[i]
+                prim = s.primitive
+                args = [np.float64(x.value) if isinstance(x, Const) else env[x.name] for x in s.args]
+                if prim.reduces is not None:
+                    parts = prim.numpy(*[np.split(np.broadcast_to(x, (total,)), cuts) for x in args])
+                    env[s.target] = np.concatenate([np.broadcast_to(p, (n,)) for p, n in zip(parts, sizes)])
+                else:
+                    fn = prim.numpy if guards else _UNGUARDED.get(prim.name, prim.numpy)
+                    env[s.target] = fn(*args)
+            u = finite(np.broadcast_to(env[prog.outputs[0]], (total,)).astype(np.float64))
+            states = {n: finite(np.broadcast_to(env[o], (total,)).astype(np.float64))
+                      for n, o in zip(prog.state_names, prog.outputs[1:])}
+            w = w - u
+            out.append(u)
+    return np.array(out)
+
+
+def max_relative_difference(p: Program, q: Program, seeds=(0, 1, 2), steps: int = 30) -> float:
+    """The largest per-step relative difference ||u_p - u_q|| / max(||u_p||, tiny) over the seeds."""
+    worst = 0.0
+    for seed in seeds:
+        a, b = trajectory(p, seed, steps), trajectory(q, seed, steps)
+        num = np.linalg.norm(a - b, axis=1)
+        den = np.maximum(np.linalg.norm(a, axis=1), 1e-12)
+        worst = max(worst, float(np.max(num / den)))
+    return worst
+
+
+def equivalent(p: Program, q: Program, rtol: float = 1e-6) -> bool:
+    return max_relative_difference(p, q) <= rtol
