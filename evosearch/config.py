@@ -27,6 +27,8 @@ class SearchConfig:
     tournament_size: int = 10
     restart_patience: int = 0        # restart from the best after this many evaluations without progress
     hall_of_fame: int = 10           # programs kept in hall_of_fame.json
+    strategy: str = "evolution"      # "evolution", or "random" search (1..random_walk mutations of the warm start)
+    random_walk: int = 10
     # [mutation]
     mutation: MutationConfig = field(default_factory=MutationConfig)
     # [tasks]
@@ -46,7 +48,7 @@ class SearchConfig:
 
     def evolution(self) -> EvolutionConfig:
         return EvolutionConfig(self.population_size, self.tournament_size, self.restart_patience,
-                               mutation=self.mutation)
+                               mutation=self.mutation, strategy=self.strategy, random_walk=self.random_walk)
 
     def suite(self) -> SuiteSpec:
         return SuiteSpec(tuple(self.tasks), self.task_size, tuple(self.task_seeds), self.lr,
@@ -70,7 +72,7 @@ class SearchConfig:
 
 SECTIONS = {
     "search": {"warm_start", "max_evals", "time_limit", "seed", "population_size", "tournament_size",
-               "restart_patience", "hall_of_fame"},
+               "restart_patience", "hall_of_fame", "strategy", "random_walk"},
     "tasks": {"names": "tasks", "size": "task_size", "seeds": "task_seeds", "lr": "lr",
               "time_limit": "eval_time_limit"},
     "executor": {"workers", "batch_size", "address", "in_process"},

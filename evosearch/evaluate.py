@@ -40,7 +40,23 @@ class SuiteEvaluator:
             _ = task.data
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
-    def evaluate(self, candidate_id: int, program: Program) -> Evaluation:
+    def for_size(self, size: str) -> "SuiteEvaluator":
+        """The evaluator of the same suite at another task size (funnel selection), made once."""
+        if size == self.spec.size:
+            return self
+        if not hasattr(self, "_sizes"):
+            self._sizes = {}
+        if size not in self._sizes:
+            from dataclasses import replace
+            baselines = self.spec.baselines.get(f"@{size}", {})
+            self._sizes[size] = SuiteEvaluator(replace(self.spec, size=size, baselines=baselines))
+        return self._sizes[size]
+
+    def evaluate(self, candidate_id: int, program: Program, size: str | None = None) -> Evaluation:
+        if size and size != self.spec.size:
+            e = self.for_size(size).evaluate(candidate_id, program)
+            return Evaluation(e.candidate_id, e.fitness, e.task_fitness, e.metrics, e.failure, e.worker,
+                              e.seconds, size)
         start = time.perf_counter()
         per_task, metrics, failures = {}, {}, []
         for name, task in self.tasks.items():

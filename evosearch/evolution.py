@@ -77,6 +77,8 @@ class EvolutionConfig:
     restart_patience: int = 0    # evaluations without improvement before restarting from the best (0: never)
     max_mutation_tries: int = 100
     mutation: MutationConfig = field(default_factory=MutationConfig)
+    strategy: str = "evolution"  # or "random": children are 1..random_walk random mutations of the
+    random_walk: int = 10        # warm start, no selection (the paper's random-search baseline)
 
 
 class RegularizedEvolution:
@@ -84,6 +86,8 @@ class RegularizedEvolution:
         self.config = config or EvolutionConfig()
         if not 1 <= self.config.tournament_size <= self.config.population_size:
             raise ValueError("need 1 <= tournament_size <= population_size")
+        if self.config.strategy not in ("evolution", "random"):
+            raise ValueError(f"unknown strategy {self.config.strategy!r} (evolution or random)")
         check(warm_start)
         self.rng = random.Random(seed)
         self.population: deque[Member] = deque()
@@ -142,12 +146,18 @@ class RegularizedEvolution:
             return [self.warm_start]
         out: list[Candidate] = []
         budget = 1000 * max(n, 1)
+        random_search = self.config.strategy == "random"
         while len(out) < n and budget > 0:
             budget -= 1
-            parent = self._tournament()
+            parent = Member(self.warm_start, 0.0) if random_search else self._tournament()
             child_prog, how = None, ""
+            steps = self.rng.randint(1, self.config.random_walk) if random_search else 1
             for _ in range(self.config.max_mutation_tries):
-                prog, how = mutate(parent.candidate.program, self.rng, self.config.mutation)
+                prog, how = parent.candidate.program, []
+                for _ in range(steps):
+                    prog, what = mutate(prog, self.rng, self.config.mutation)
+                    how.append(what)
+                how = "; ".join(how)
                 self.counters.generated += 1
                 try:
                     check(prog)

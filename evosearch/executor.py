@@ -30,14 +30,14 @@ class InProcessExecutor:
     def in_flight(self) -> int:
         return len(self.queue)
 
-    def submit(self, candidates: list[Candidate]) -> None:
-        self.queue.extend(candidates)
+    def submit(self, candidates: list[Candidate], size: str = "proxy") -> None:
+        self.queue.extend((c, size) for c in candidates)
 
     def poll(self, timeout: float = 0.0) -> list[Evaluation]:
         out = []
         for _ in range(min(self.batch_size, len(self.queue))):
-            c = self.queue.popleft()
-            out.append(self.evaluator.evaluate(c.id, c.program))
+            c, size = self.queue.popleft()
+            out.append(self.evaluator.evaluate(c.id, c.program, size))
         return out
 
     def shutdown(self) -> None:
@@ -55,13 +55,13 @@ def _worker_class():
             self.evaluator = SuiteEvaluator(spec)
             self.node = ray.get_runtime_context().get_node_id()
 
-        def evaluate(self, batch: list[tuple[int, str]]) -> list[Evaluation]:
+        def evaluate(self, batch: list[tuple[int, str, str]]) -> list[Evaluation]:
             from .program import Program
             out = []
-            for cid, text in batch:
-                e = self.evaluator.evaluate(cid, Program.parse(text))
+            for cid, text, size in batch:
+                e = self.evaluator.evaluate(cid, Program.parse(text), size)
                 out.append(Evaluation(e.candidate_id, e.fitness, e.task_fitness, e.metrics, e.failure,
-                                      f"{self.node[:8]}:{e.worker}", e.seconds))
+                                      f"{self.node[:8]}:{e.worker}", e.seconds, e.size))
             return out
 
         def node_id(self) -> str:
@@ -107,8 +107,8 @@ class RayExecutor:
     def in_flight(self) -> int:
         return sum(len(b) for _, _, b in self.inflight.values()) + len(self.pending)
 
-    def submit(self, candidates: list[Candidate]) -> None:
-        self.pending.extend(candidates)
+    def submit(self, candidates: list[Candidate], size: str = "proxy") -> None:
+        self.pending.extend((c, size) for c in candidates)
         self._dispatch()
 
     def _dispatch(self) -> None:
@@ -117,7 +117,7 @@ class RayExecutor:
             if self.load[i] >= self.depth:
                 return
             batch = [self.pending.popleft() for _ in range(min(self.batch_size, len(self.pending)))]
-            ref = self.actors[i].evaluate.remote([(c.id, str(c.program)) for c in batch])
+            ref = self.actors[i].evaluate.remote([(c.id, str(c.program), size) for c, size in batch])
             self.inflight[ref] = (i, self.actors[i], batch)
             self.load[i] += 1
 

@@ -30,6 +30,8 @@ class MutationConfig:
     max_statements: int = 30
     primitives: tuple[str, ...] = ()        # empty: every registered primitive
     constant_probability: float = 0.3       # a new scalar argument is a literal rather than a variable
+    constants_only: bool = False            # only literals change (the paper's "AdamW with its
+                                            # constants mutated" baseline)
 
     def weights(self) -> list[float]:
         return [self.insert, self.delete, self.modify_argument, self.change_function]
@@ -40,6 +42,8 @@ class MutationConfig:
 
 def mutate(parent: Program, rng: random.Random, config: MutationConfig) -> tuple[Program, str]:
     """One random mutation of ``parent``; returns (child, a short description of the mutation)."""
+    if config.constants_only:
+        return _modify_constant(parent, rng)
     weights = config.weights()
     if len(parent.statements) >= config.max_statements:
         weights[0] = 0.0
@@ -122,6 +126,20 @@ def _modify_argument(prog: Program, rng: random.Random, config: MutationConfig) 
     new_stmt = Statement(stmt.target, stmt.op, args)
     statements = prog.statements[:index] + (new_stmt,) + prog.statements[index + 1:]
     return _replace(prog, statements), f"modify argument {pos + 1} of `{stmt}`: {old} -> {new}"
+
+
+def _modify_constant(prog: Program, rng: random.Random) -> tuple[Program, str]:
+    slots = [(i, p) for i, s in enumerate(prog.statements) for p, a in enumerate(s.args)
+             if isinstance(a, Const) and not a.name]
+    if not slots:
+        return prog, "no literal to modify"
+    i, pos = rng.choice(slots)
+    stmt = prog.statements[i]
+    old = stmt.args[pos]
+    new = _random_constant(rng) if rng.random() < 0.5 else Const(round(old.value * 2.0 ** rng.gauss(0.0, 1.0), 6))
+    new_stmt = Statement(stmt.target, stmt.op, stmt.args[:pos] + (new,) + stmt.args[pos + 1:])
+    return (_replace(prog, prog.statements[:i] + (new_stmt,) + prog.statements[i + 1:]),
+            f"modify constant {pos + 1} of `{stmt}`: {old} -> {new}")
 
 
 def _change_function(prog: Program, rng: random.Random, config: MutationConfig) -> tuple[Program, str]:

@@ -80,10 +80,24 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
         if baselines is None:
             baselines = compute_baselines(suite, echo=progress.log if progress else print)
             store.set_meta("baselines", baselines)
-        suite = replace(suite, baselines={t: {int(s): v for s, v in b.items()} for t, b in baselines.items()})
+        if cfg.funnel and "@large" not in baselines:
+            echo = progress.log if progress else print
+            echo("funnel selection: tuning AdamW on the large task sizes")
+            baselines["@large"] = compute_baselines(replace(suite, size="large"), echo=echo)
+            store.set_meta("baselines", baselines)
+
+        def ints(b):
+            return {t: {int(s): v for s, v in per.items()} for t, per in b.items()}
+        suite = replace(suite, baselines={**ints({k: v for k, v in baselines.items() if k != "@large"}),
+                                          **({"@large": ints(baselines["@large"])} if "@large" in baselines else {})})
         executor = executor or make_executor(cfg, suite)
         if snap and evo.pending:
             executor.submit(list(evo.pending.values()))      # evaluations lost with the old driver
+        warm_fitness = store.get_meta("warm_start_fitness")
+        if cfg.funnel and warm_fitness is not None:          # funnel evaluations lost with it
+            lost = store.funnel_missing(warm_fitness + cfg.funnel_margin)
+            from .evolution import Candidate
+            executor.submit([Candidate(i, Program.parse(t), None, "", "", "") for i, t in lost], size="large")
         previous_elapsed = store.get_meta("elapsed", 0.0)
         start = time.time()
 
@@ -119,11 +133,20 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
                 results = executor.poll(timeout=0.2)
                 by_id = {}
                 for r in results:
+                    if r.size != "proxy":          # funnel: a meta-validation score, not a fitness
+                        store.set_large_fitness(r.candidate_id, r.fitness)
+                        continue
                     candidate = evo.pending[r.candidate_id]
                     evo.tell(r.candidate_id, r.fitness)
                     by_id[r.candidate_id] = (candidate, r)
                     if candidate.id == evo.warm_start.id:
+                        warm_fitness = r.fitness
                         store.set_meta("warm_start_fitness", r.fitness)
+                    if cfg.funnel and r.failure is None and warm_fitness is not None and (
+                            candidate.id == evo.warm_start.id or r.fitness > warm_fitness + cfg.funnel_margin):
+                        executor.submit([candidate], size="large")
+                if any(r.size != "proxy" for r in results):
+                    store.write_hall_of_fame(cfg.hall_of_fame, describe)
                 hits = evo.take_cache_hits()
                 if by_id or hits:
                     store.set_meta("elapsed", previous_elapsed + time.time() - start)

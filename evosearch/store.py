@@ -61,6 +61,7 @@ class Evaluation:
     failure: str | None
     worker: str
     seconds: float
+    size: str = "proxy"        # "large" for a funnel (meta-validation) evaluation
 
 
 class RunStore:
@@ -113,6 +114,12 @@ class RunStore:
 
     def set_large_fitness(self, candidate_id: int, value: float) -> None:
         self.db.execute("UPDATE candidates SET large_fitness = ? WHERE id = ?", (value, candidate_id))
+
+    def funnel_missing(self, threshold: float) -> list[tuple[int, str]]:
+        """Evaluated candidates above ``threshold`` that have no large-size score yet."""
+        return self.db.execute("SELECT id, program FROM candidates WHERE status = 'evaluated' AND "
+                               "failure IS NULL AND fitness > ? AND large_fitness IS NULL ORDER BY id",
+                               (threshold,)).fetchall()
 
     # -- reading ----------------------------------------------------------------------------
     def last_snapshot(self) -> dict | None:
