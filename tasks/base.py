@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -67,6 +68,32 @@ def torch_threads(n: int):
 def lr_factor(step: int, steps: int) -> float:
     """Cosine decay from 1 to 0.1 over training (the same schedule for candidates and baselines)."""
     return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * step / steps))
+
+
+WEIGHT_CHECK_EVERY = 10   # steps between checks of the largest |w| (and at the last step)
+
+
+def loss_failure(curve: list[float], loss0: float, step: int) -> str | None:
+    """Why training must stop at ``step``, whose training loss is ``curve[-1]``, or None."""
+    value = curve[-1]
+    if not math.isfinite(value):
+        return f"non-finite training loss at step {step}"
+    # diverged: the median of the last 10 losses (robust to heavy-tailed spikes) is far above the
+    # starting loss
+    recent = sorted(curve[-10:])[len(curve[-10:]) // 2]
+    if recent > 10.0 * max(loss0, 1e-3) + 10.0:
+        return (f"training loss diverged at step {step} (median of the last 10: {recent:.3g}, "
+                f"initial {loss0:.3g})")
+    return None
+
+
+def weight_failure(biggest: float, step: int) -> str | None:
+    """Why training must stop, given the largest |w| after ``step``, or None."""
+    if not math.isfinite(biggest):
+        return f"non-finite parameters at step {step}"
+    if biggest > 1e4:
+        return f"parameters blew up at step {step} (max |w| = {biggest:.3g})"
+    return None
 
 
 class Task(abc.ABC):
@@ -125,58 +152,65 @@ class Task(abc.ABC):
 
     def key(self) -> str:
         """Identifies the task's exact setup, for the baseline cache."""
+        # The source of the task's classes is part of the key: editing a model or its data must not
+        # reuse a stale baseline.
+        source = "".join(inspect.getsource(c) for c in type(self).__mro__
+                         if issubclass(c, Task) and c is not Task)
         text = json.dumps([type(self).__module__, self.name, self.size, self.config, BASELINE_VERSION,
-                           BASELINE_LRS, BASELINE_WEIGHT_DECAY, torch.__version__], sort_keys=True)
+                           BASELINE_LRS, BASELINE_WEIGHT_DECAY, torch.__version__, source], sort_keys=True)
         return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
     def initial_loss(self, seed: int) -> float:
-        with torch_threads(1), torch.no_grad():
+        with torch_threads(1), torch.no_grad(), torch.random.fork_rng():
             torch.manual_seed(seed)
             model = self.make_model()
             return self.metrics(model, self.data[2], self.data[3])["val_loss"]
+
+    def minibatches(self, seed: int):
+        """The (x, y) training minibatch of each step of ``train``: indices drawn uniformly with
+        replacement by a generator seeded with ``seed + 7919`` (the whole set when it is no larger
+        than a batch). ``tasks.batched`` trains on the same sequence."""
+        x_train, y_train = self.data[0], self.data[1]
+        gen = torch.Generator().manual_seed(seed + 7919)
+        n = len(x_train)
+        for _ in range(self.steps):
+            if self.batch_size < n:
+                idx = torch.randint(0, n, (self.batch_size,), generator=gen)
+                yield x_train[idx], y_train[idx]
+            else:
+                yield x_train, y_train
 
     def train(self, make_optimizer: Callable, seed: int = 0, lr: float = 1.0,
               time_limit: float | None = None) -> dict:
         """Train a fresh model (initialised from ``seed``) with ``make_optimizer(params, lr)``.
         Returns the metrics; raises TrainingFailure when training breaks down."""
-        x_train, y_train, x_val, y_val = self.data
+        x_val, y_val = self.data[2], self.data[3]
         limit = self.time_limit if time_limit is None else time_limit
-        with torch_threads(1):
+        with torch_threads(1), torch.random.fork_rng():  # leave the caller's random state alone
             torch.manual_seed(seed)
             model = self.make_model()
             with torch.no_grad():
                 loss0 = self.metrics(model, x_val, y_val)["val_loss"]
             opt = make_optimizer(model.parameters(), lr)
-            gen = torch.Generator().manual_seed(seed + 7919)
-            n = len(x_train)
             curve = []
             start = time.perf_counter()
-            for step in range(self.steps):
+            for step, (xb, yb) in enumerate(self.minibatches(seed)):
                 for group in opt.param_groups:
                     group["lr"] = lr * lr_factor(step, self.steps)
-                idx = torch.randint(0, n, (self.batch_size,), generator=gen) if self.batch_size < n else None
-                xb, yb = (x_train, y_train) if idx is None else (x_train[idx], y_train[idx])
                 opt.zero_grad()
                 loss = self.loss(model(xb), yb)
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    raise TrainingFailure(f"non-finite training loss at step {step}")
-                curve.append(value)
-                # diverged: the median of the last 10 losses (robust to heavy-tailed spikes) is far
-                # above the starting loss
-                recent = sorted(curve[-10:])[len(curve[-10:]) // 2]
-                if recent > 10.0 * max(loss0, 1e-3) + 10.0:
-                    raise TrainingFailure(f"training loss diverged at step {step} (median of the "
-                                          f"last 10: {recent:.3g}, initial {loss0:.3g})")
+                curve.append(float(loss.detach()))
+                failure = loss_failure(curve, loss0, step)
+                if failure:
+                    raise TrainingFailure(failure)
                 loss.backward()
                 opt.step()
-                if step % 10 == 9 or step == self.steps - 1:
+                if step % WEIGHT_CHECK_EVERY == WEIGHT_CHECK_EVERY - 1 or step == self.steps - 1:
                     with torch.no_grad():
                         biggest = max(float(p.detach().abs().max()) for p in model.parameters())
-                    if not math.isfinite(biggest):
-                        raise TrainingFailure(f"non-finite parameters at step {step}")
-                    if biggest > 1e4:
-                        raise TrainingFailure(f"parameters blew up at step {step} (max |w| = {biggest:.3g})")
+                    failure = weight_failure(biggest, step)
+                    if failure:
+                        raise TrainingFailure(failure)
                 if time.perf_counter() - start > limit:
                     raise TrainingFailure(f"time limit of {limit:.3g} s exceeded at step {step}")
             with torch.no_grad():
@@ -197,10 +231,10 @@ class Task(abc.ABC):
         if path.exists():
             try:
                 d = json.loads(path.read_text())
-                return Baseline(d["initial_loss"], d["best_loss"], d["best_lr"],
-                                {float(k): v for k, v in d["losses"].items()})
-            except (ValueError, KeyError):
-                pass  # a corrupt cache file is recomputed
+                return Baseline(float(d["initial_loss"]), float(d["best_loss"]), float(d["best_lr"]),
+                                {float(k): float(v) for k, v in d["losses"].items()})
+            except (ValueError, KeyError, TypeError, AttributeError):
+                pass  # a corrupt or wrongly shaped cache file is recomputed
         losses = {}
         for lr in BASELINE_LRS:
             try:
@@ -242,6 +276,13 @@ class Task(abc.ABC):
         from evosearch import to_optimizer
         opt_cls = to_optimizer(prog, flat=True)
         return self.evaluate_optimizer(lambda params, lr_: opt_cls(params, lr=lr_), seed, lr, time_limit)
+
+    def evaluate_batch(self, programs, seed: int = 0, lr: float = 1.0,
+                       time_limit: float | None = None) -> list[EvalResult]:
+        """``[self.evaluate(p, seed, lr) for p in programs]``, computed by training all the models at
+        once (``tasks.batched``): several times the throughput on small tasks."""
+        from .batched import evaluate_batch
+        return evaluate_batch(self, programs, seed, lr, time_limit)
 
 
 def cache_dir() -> Path:
