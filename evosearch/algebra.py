@@ -27,7 +27,8 @@ def _sign_rules(expr: sp.Expr) -> sp.Expr:
         inner = absf.base.args[0]
         rest = sp.Mul(*[f for f in e.args if f is not absf])
         k = sp.simplify(rest / inner)
-        if k.is_number:
+        # x/|x| = sign(x) whatever multiplies it (lr * x / |x|); take it when x cancels
+        if k.is_number or sp.count_ops(k) < sp.count_ops(rest):
             return k * sp.sign(inner)
         return e
 

@@ -127,7 +127,7 @@ def _fit_sign_family(exprs: dict, states: tuple[str, ...]):
     if arg is None:
         return None, "the sign's argument is not a·g + b·m"
     a, b = arg
-    if a <= 0 or b < 0:
+    if a < 0 or b < 0 or a + b <= 0:     # a = 0: the sign of the old momentum (Signum, beta1 = 1)
         return None, f"the sign's argument {a:.3g}·g + {b:.3g}·m does not mix the gradient and the momentum"
     b_std = b * c / (1.0 - d)          # rescale m to the standard moving average (1-d)·g + d·m
     beta1 = b_std / (a + b_std)
@@ -155,10 +155,11 @@ def _fit_sgd_momentum(exprs: dict, states: tuple[str, ...]):
     # rest must be k·(c g + d m) (new momentum) or k·m (old momentum)
     if b == 0:
         return None, "the update does not read the momentum"
-    k = b / d
-    if abs(a - k * c) > 1e-9 * max(1.0, abs(a)) and abs(a) > 1e-12:
+    k = b if abs(a) <= 1e-12 else b / d     # the old momentum k·m, or the new one k·(c g + d m)
+    if abs(a) > 1e-12 and abs(a - k * c) > 1e-9 * max(1.0, abs(a)):
         return None, "the update mixes the gradient and the momentum in another proportion"
-    return {"momentum": d, "dampening": 1.0 - c, "weight_decay": lam / k, "lr_scale": k * c}, ""
+    # torch.optim.SGD's convention: buf <- momentum·buf + (1 - dampening)·g, update = lr·buf
+    return {"momentum": d, "dampening": 1.0 - c, "weight_decay": lam / k, "lr_scale": k}, ""
 
 
 def _fit_adam(exprs: dict, states: tuple[str, ...]):
@@ -186,7 +187,7 @@ def _fit_adam(exprs: dict, states: tuple[str, ...]):
         return None, "the update is not proportional to m / sqrt(v)"
     # with m, v rescaled to standard moving averages ((1-d)·x + d·state), update = s·lr·m/sqrt(v)
     scale = k * c1 / (1.0 - d1) * ((1.0 - d2) / c2) ** 0.5
-    return {"beta1": d1, "beta2": d2, "weight_decay": lam / k, "lr_scale": scale}, ""
+    return {"beta1": d1, "beta2": d2, "weight_decay": lam / scale, "lr_scale": scale}, ""
 
 
 def match(prog: Program, family: str) -> MatchResult:

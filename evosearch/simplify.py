@@ -46,14 +46,16 @@ def remove_dead_code(prog: Program) -> Simplification:
 
 
 def simplified_expressions(prog: Program) -> dict[str, sp.Expr]:
+    return _simplified_forms(prog)[0]
+
+
+def _simplified_forms(prog: Program) -> tuple[dict[str, sp.Expr], dict[str, sp.Expr]]:
+    """(with the update's scale factored out, without): factoring reads better but can hide a
+    state's moving average inside the update from cse (lr*(0.1 g + 0.9 m) -> 0.9 lr*(0.11 g + m))."""
     symbols = [sp.Symbol(n, real=True) for n in prog.inputs]
-    out = {}
-    for key, expr in expressions(prog).items():
-        e = simplify_expression(expr, symbols)
-        if key == "update":
-            e = _float_tidy(_factor_scale(sp.factor_terms(e)))
-        out[key] = e
-    return out
+    plain = {key: simplify_expression(expr, symbols) for key, expr in expressions(prog).items()}
+    factored = dict(plain, update=_float_tidy(_factor_scale(sp.factor_terms(plain["update"]))))
+    return factored, plain
 
 
 def _factor_scale(e: sp.Expr) -> sp.Expr:
@@ -78,14 +80,21 @@ def simplify_steps(prog: Program) -> Simplification:
     dead = remove_dead_code(prog)
     current, steps = dead.program, list(dead.steps)
     try:
-        exprs = simplified_expressions(current)
+        exprs, plain = _simplified_forms(current)
     except Exception as exc:  # noqa: BLE001 - sympy may fail on exotic programs; keep what we have
         return Simplification(current, tuple(steps + [f"symbolic step skipped: {type(exc).__name__}"]))
-    try:
-        rebuilt = rebuild(current, exprs)
-        check(rebuilt)
-    except (Unsupported, ProgramError) as exc:
-        steps.append(f"kept the program as is: {exc}")
+    rebuilt, failure = None, None
+    for form in (exprs, plain) if plain != exprs else (exprs,):
+        try:
+            candidate = rebuild(current, form)
+            check(candidate)
+        except (Unsupported, ProgramError) as exc:
+            failure = failure or exc
+            continue
+        if rebuilt is None or len(candidate.statements) < len(rebuilt.statements):
+            rebuilt = candidate
+    if rebuilt is None:
+        steps.append(f"kept the program as is: {failure}")
         return Simplification(current, tuple(steps), exprs)
     diff = max_relative_difference(current, rebuilt)
     if diff > RTOL:

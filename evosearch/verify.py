@@ -58,9 +58,15 @@ def max_relative_difference(p: Program, q: Program, seeds=(0, 1, 2), steps: int 
     worst = 0.0
     for seed in seeds:
         a, b = trajectory(p, seed, steps), trajectory(q, seed, steps)
+        # scale each step by its largest entry first, so that huge updates cannot overflow the norms
+        scale = np.maximum(np.maximum(np.abs(a).max(axis=1), np.abs(b).max(axis=1)), 1e-300)[:, None]
+        a, b = a / scale, b / scale
         num = np.linalg.norm(a - b, axis=1)
         den = np.maximum(np.linalg.norm(a, axis=1), 1e-12)
-        worst = max(worst, float(np.max(num / den)))
+        ratio = num / den
+        if np.isnan(ratio).any():
+            return float("inf")
+        worst = max(worst, float(np.max(ratio)))
     return worst
 
 
