@@ -80,7 +80,9 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, **quiet)
     else:
-        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **quiet)
+        # "local": without it Ray joins the last cluster started on this machine (ray start, or a
+        # test's Cluster, via /tmp/ray/ray_current_cluster) and then refuses num_cpus.
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **quiet)
 
 
 class RayExecutor:

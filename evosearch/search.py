@@ -101,13 +101,11 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
         previous_elapsed = store.get_meta("elapsed", 0.0)
         start = time.time()
 
-        described: dict[str, dict] = {}
+        describer = Describer()
+        describer.known.update(store.descriptions(e["canonical_hash"] for e in store.hall_of_fame(cfg.hall_of_fame)))
 
         def describe(entry: dict) -> dict:
-            """The simplified form and family of a hall-of-fame entry, once per canonical hash."""
-            if entry["canonical_hash"] not in described:
-                described[entry["canonical_hash"]] = describe_program(Program.parse(entry["program"]))
-            return described[entry["canonical_hash"]]
+            return describer.get(entry["canonical_hash"], entry["program"])
 
         def on_signal(signum, frame):
             stop["why"] = "interrupted"
@@ -145,7 +143,8 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
                     if cfg.funnel and r.failure is None and warm_fitness is not None and (
                             candidate.id == evo.warm_start.id or r.fitness > warm_fitness + cfg.funnel_margin):
                         executor.submit([candidate], size="large")
-                if any(r.size != "proxy" for r in results):
+                if any(r.size != "proxy" for r in results) or describer.fresh():
+                    store.put_descriptions(describer.known)
                     store.write_hall_of_fame(cfg.hall_of_fame, describe)
                 hits = evo.take_cache_hits()
                 if by_id or hits:
@@ -162,6 +161,9 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
             signal.signal(signal.SIGINT, old_handler)
             store.set_meta("elapsed", previous_elapsed + time.time() - start)
             store.commit_step([], evo.take_cache_hits(), evo.snapshot())
+            store.write_hall_of_fame(cfg.hall_of_fame, describe)     # queues the last descriptions
+            describer.finish()
+            store.put_descriptions(describer.known)
             store.write_hall_of_fame(cfg.hall_of_fame, describe)
             store.set_meta("counters", evo.counters.to_dict())
             executor.shutdown()
@@ -172,6 +174,47 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
                              previous_elapsed + time.time() - start, stop["why"])
     finally:
         store.close()
+
+
+class Describer:
+    """Describes hall-of-fame programs (sympy: up to a second each) on a background thread, so that
+    the driver loop never waits for it; the hall of fame shows each description once it is ready."""
+
+    def __init__(self):
+        import queue
+        import threading
+        self.known: dict[str, dict] = {}
+        self.queued: set[str] = set()
+        self.queue: "queue.Queue" = queue.Queue()
+        self._new = False
+        self.thread = threading.Thread(target=self._run, daemon=True, name="evosearch-describer")
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            h, text = item
+            self.known[h] = describe_program(Program.parse(text))
+            self._new = True
+
+    def get(self, canonical_hash: str, program_text: str) -> dict:
+        if canonical_hash in self.known:
+            return self.known[canonical_hash]
+        if canonical_hash not in self.queued:
+            self.queued.add(canonical_hash)
+            self.queue.put((canonical_hash, program_text))
+        return {}
+
+    def fresh(self) -> bool:
+        """True once after new descriptions became ready."""
+        new, self._new = self._new, False
+        return new
+
+    def finish(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
 
 
 def describe_program(prog: Program) -> dict:
@@ -197,8 +240,14 @@ def summary(folder: str | Path) -> dict:
         if snap:
             counters = snap["counters"]
         hof = store.hall_of_fame(store.get_meta("config", {}).get("hall_of_fame", 10))
+        known = store.descriptions(e["canonical_hash"] for e in hof)
+        missing = {e["canonical_hash"]: describe_program(Program.parse(e["program"]))
+                   for e in hof if e["canonical_hash"] not in known}
+        if missing:
+            store.put_descriptions(missing)
+            known.update(missing)
         for entry in hof:
-            entry.update(describe_program(Program.parse(entry["program"])))
+            entry.update(known[entry["canonical_hash"]])
         best = {"program": hof[0]["program"], "fitness": hof[0]["fitness"], "id": hof[0]["id"]} if hof else None
         return {"evaluations": counts["evaluations"], "cache_hits": counts["cache_hits"],
                 "pruned": counters.get("rejected", 0), "generated": counters.get("generated", 0),

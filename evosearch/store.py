@@ -43,6 +43,10 @@ CREATE TABLE IF NOT EXISTS candidates (
     large_fitness REAL                -- funnel (meta-validation) score, when computed
 );
 CREATE INDEX IF NOT EXISTS by_fitness ON candidates (fitness);
+CREATE TABLE IF NOT EXISTS descriptions (      -- simplified form and family, per canonical hash
+    canonical_hash TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS snapshots (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     created_at REAL NOT NULL,
@@ -111,6 +115,18 @@ class RunStore:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+
+    def descriptions(self, hashes) -> dict[str, dict]:
+        hashes = list(hashes)
+        if not hashes:
+            return {}
+        rows = self.db.execute(f"SELECT canonical_hash, data FROM descriptions WHERE canonical_hash IN "
+                               f"({','.join('?' * len(hashes))})", hashes).fetchall()
+        return {h: json.loads(d) for h, d in rows}
+
+    def put_descriptions(self, described: dict[str, dict]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO descriptions VALUES (?, ?)",
+                            [(h, json.dumps(d)) for h, d in described.items()])
 
     def set_large_fitness(self, candidate_id: int, value: float) -> None:
         self.db.execute("UPDATE candidates SET large_fitness = ? WHERE id = ?", (value, candidate_id))

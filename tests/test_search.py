@@ -1,0 +1,628 @@
+"""The search (issue 4, item 6): regularized evolution as a pure ask/tell object, the cache that
+spares re-training, and whole searches — on a local Ray, on a two-node Ray cluster, with a worker
+actor killed mid-run, with the driver SIGKILLed and resumed — plus determinism and config errors.
+
+Searches train on the ``quadratic`` proxy task (~0.15 s per evaluation) with tiny budgets. Ray workers
+import ``tasks`` afresh, so only registered tasks can be used on Ray. The baseline cache is one
+temporary folder per test session (``evosearch_cache`` in conftest.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from evosearch import Program, cli, evolution, reference
+from evosearch.analysis import canonical_hash, check, pruning_reason
+from evosearch.config import ConfigError, SearchConfig, load_config, parse_config
+from evosearch.errors import ProgramError
+from evosearch.evolution import EvolutionConfig, RegularizedEvolution
+from evosearch.fingerprint import fingerprint
+from evosearch.program import Statement
+from evosearch.search import run_search, summary
+from evosearch.store import RunStore
+
+ADAMW = reference.load("adamw")
+TASK = "quadratic"
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+def fake_fitness(candidate) -> float:
+    """A cheap deterministic stand-in for training: a pseudo-random number in [0, 1) that depends only
+    on what the program computes (its functional fingerprint), as a real fitness would."""
+    digest = hashlib.blake2b(candidate.fingerprint.encode(), digest_size=8).hexdigest()
+    return int(digest, 16) / 2 ** 64
+
+
+def drive(evo: RegularizedEvolution, steps: int, batch: int = 3) -> list[tuple]:
+    """``steps`` rounds of ask(batch) then tell (in order) with the fake fitness; returns what happened."""
+    history = []
+    for _ in range(steps):
+        for c in evo.ask(batch):
+            history.append(("evaluated", c.id, c.parent_id, c.mutation, str(c.program)))
+            evo.tell(c.id, fake_fitness(c))
+        for h in evo.take_cache_hits():
+            history.append(("cached", h.candidate.id, h.source_id, h.reason, str(h.candidate.program)))
+    return history
+
+
+def edit(prog: Program, old: str, new: str) -> Program:
+    text = str(prog)
+    assert old in text
+    return Program.parse(text.replace(old, new))
+
+
+def with_statements(prog: Program, statements) -> Program:
+    """A program built without checking (as mutation does), so it may be invalid."""
+    return Program(prog.inputs, tuple(statements), prog.outputs, prog.name)
+
+
+def scripted_mutations(monkeypatch, programs: list[Program]) -> None:
+    """Make evolution's mutation return ``programs`` in turn (then fail loudly)."""
+    queue = list(programs)
+
+    def mutate(parent, rng, config):
+        rng.random()
+        return queue.pop(0), "scripted"
+    monkeypatch.setattr(evolution, "mutate", mutate)
+
+
+def candidates(folder: Path) -> list[dict]:
+    db = sqlite3.connect(Path(folder) / "run.sqlite")
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM candidates ORDER BY id")]
+    finally:
+        db.close()
+
+
+def history_of(rows: list[dict]) -> list[tuple]:
+    return [(r["id"], r["status"], r["program"], r["fitness"], r["parent_id"], r["mutation"], r["cached_from"])
+            for r in rows]
+
+
+def candidate_id(item) -> int:
+    """The id of an executor queue item: a Candidate, or a (Candidate, task size) pair."""
+    return item.id if hasattr(item, "id") else item[0].id
+
+
+def tiny_config(**overrides) -> SearchConfig:
+    # the time limit only turns a lost candidate (the loop waiting for it forever) into a failure
+    cfg = SearchConfig(warm_start="adamw", max_evals=12, population_size=10, tournament_size=3,
+                       tasks=(TASK,), task_seeds=(0,), batch_size=2, time_limit=120)
+    return replace(cfg, **overrides)
+
+
+class Hook:
+    """A progress object for ``run_search``: ``on_update(evo, executor)`` runs every loop iteration."""
+
+    def __init__(self, on_update=None):
+        self.on_update = on_update
+        self.executor = None
+        self.messages = []
+
+    def log(self, message: str) -> None:
+        self.messages.append(message)
+
+    def update(self, evo, executor, elapsed: float) -> None:
+        self.executor = executor
+        if self.on_update:
+            self.on_update(evo, executor)
+
+
+def check_run_store(folder: Path, outcome) -> list[dict]:
+    """Invariants of every finished run: ids 0..N-1 each recorded once, counts that agree."""
+    rows = candidates(folder)
+    ids = [r["id"] for r in rows]
+    assert ids == list(range(len(ids))), "candidate ids must be unique and without gaps"
+    evaluated = [r for r in rows if r["status"] == "evaluated"]
+    cached = [r for r in rows if r["status"] == "cached"]
+    assert len(evaluated) + len(cached) == len(rows)
+    store = RunStore(folder)
+    try:
+        counters = store.get_meta("counters")
+    finally:
+        store.close()
+    assert len(evaluated) == counters["evaluated"] == outcome.evaluations
+    assert len(cached) == counters["cache_hits"] == outcome.cache_hits
+    assert counters["generated"] == outcome.generated
+    assert counters["rejected"] == outcome.rejected
+    # every child generated was rejected, served from the cache or trained (the warm start was not generated)
+    assert counters["generated"] == counters["rejected"] + counters["cache_hits"] + counters["evaluated"] - 1
+    for r in cached:
+        source = rows[r["cached_from"]]
+        assert source["status"] == "evaluated" and source["fitness"] == r["fitness"]
+    return rows
+
+
+# ---- fixtures -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def baselines(evosearch_cache):
+    """Train the quick task's baseline once, so that every driver (and the CLI subprocess) reads it."""
+    import tasks
+    tasks.get(TASK).baseline(0)
+    return evosearch_cache
+
+
+@pytest.fixture
+def no_descriptions(monkeypatch):
+    """The driver describes every new hall-of-fame program (sympy simplification and family matching,
+    about a second each), which would dominate these tiny searches and is not what they test. One
+    search (``test_small_search_on_local_ray``) keeps it."""
+    import evosearch.search as search_module
+    monkeypatch.setattr(search_module, "describe_program", lambda prog: {}, raising=False)
+
+
+@pytest.fixture(scope="module")
+def ray_module():
+    import ray
+    yield ray
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+@pytest.fixture
+def local_ray(ray_module, baselines):
+    """An embedded local Ray with 2 CPUs (started by the project's own ``init_ray``)."""
+    from evosearch.executor import init_ray
+    init_ray(None, 2)
+    assert ray_module.cluster_resources().get("CPU") == 2
+    return ray_module
+
+
+# ---- 1. evolution as a pure ask/tell object ------------------------------------------------------
+
+def test_warm_start_fills_the_population():
+    evo = RegularizedEvolution(ADAMW, EvolutionConfig(population_size=7, tournament_size=3), seed=0)
+    first = evo.ask(5)
+    assert [c.program for c in first] == [ADAMW] and first[0].parent_id is None
+    assert evo.ask(5) == []                      # nothing else until the warm start has been told
+    evo.tell(first[0].id, 0.5)
+    assert len(evo.population) == 7
+    assert all(m.candidate.id == first[0].id and m.fitness == 0.5 for m in evo.population)
+    assert evo.best.candidate.id == first[0].id
+
+
+def test_same_seed_same_children_and_another_seed_differs():
+    cfg = EvolutionConfig(population_size=20, tournament_size=4)
+    runs = [drive(RegularizedEvolution(ADAMW, cfg, seed=s), steps=40) for s in (5, 5, 6)]
+    assert len([h for h in runs[0] if h[0] == "evaluated"]) > 20
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+def test_snapshot_json_restore_continues_identically():
+    cfg = EvolutionConfig(population_size=20, tournament_size=4, restart_patience=15)
+    evo = RegularizedEvolution(ADAMW, cfg, seed=11)
+    told = []                                        # what a run store would hold: (hash, fp, fitness, id)
+    for _ in range(25):
+        for c in evo.ask(3):
+            evo.tell(c.id, fake_fitness(c))
+            told.append((c.canonical_hash, c.fingerprint, fake_fitness(c), c.id))
+        evo.take_cache_hits()
+    in_flight = evo.ask(3)                           # snapshot with candidates still being trained
+    assert in_flight
+    evo.take_cache_hits()                            # the driver records these with the snapshot
+    snap = json.loads(json.dumps(evo.snapshot()))
+    twin = RegularizedEvolution(ADAMW, cfg, seed=12345)   # a different seed: the RNG must be restored
+    twin.restore(snap)
+    twin.seed_cache(sorted(told, key=lambda t: t[3]))
+    assert json.loads(json.dumps(twin.snapshot())) == snap
+    for e in (evo, twin):
+        for c in in_flight:
+            e.tell(c.id, fake_fitness(c))
+    assert drive(evo, steps=30) == drive(twin, steps=30)
+    assert evo.counters == twin.counters and evo.next_id == twin.next_id
+
+
+def test_a_seen_program_is_served_from_the_cache_and_never_returned(monkeypatch):
+    dead = edit(ADAMW, "    sqrt_v = sqrt(v)\n", "    sqrt_v = sqrt(v)\n    junk = cos(w)\n")
+    same_function = edit(ADAMW, "g2 = square(g)", "g2 = g * g")
+    new = edit(ADAMW, "interp(g, m, 0.9)", "interp(g, m, 0.8)")
+    new_dead = edit(new, "    wd = w * 0.01\n", "    wd = w * 0.01\n    junk = exp(g)\n")
+    assert canonical_hash(dead) == canonical_hash(ADAMW)
+    assert canonical_hash(same_function) != canonical_hash(ADAMW)
+    assert fingerprint(same_function) == fingerprint(ADAMW)
+    assert canonical_hash(new_dead) == canonical_hash(new)
+
+    evo = RegularizedEvolution(ADAMW, EvolutionConfig(population_size=5, tournament_size=2), seed=0)
+    (warm,) = evo.ask(1)
+    evo.tell(warm.id, 0.75)
+    other = edit(ADAMW, "w * 0.01", "w * 0.02")
+    scripted_mutations(monkeypatch, [dead, same_function, new, new_dead, new, other])
+    (child,) = evo.ask(1)
+    assert child.program == new
+    hits = evo.take_cache_hits()
+    assert [(h.candidate.program, h.source_id, h.fitness, h.reason) for h in hits] == [
+        (dead, warm.id, 0.75, "canonical hash"), (same_function, warm.id, 0.75, "fingerprint")]
+    assert [m.candidate.program for m in list(evo.population)[-2:]] == [dead, same_function]
+    # a twin of a candidate still being trained waits for its result instead of being trained too
+    assert [c.program for c in evo.ask(1)] == [other]   # new_dead and the second `new` wait
+    assert evo.counters.cache_hits == 2 and evo.take_cache_hits() == []
+    evo.tell(child.id, 0.9)
+    hits = evo.take_cache_hits()
+    assert [(h.candidate.program, h.source_id, h.fitness, h.reason) for h in hits] == [
+        (new_dead, child.id, 0.9, "in flight"), (new, child.id, 0.9, "in flight")]
+    assert evo.counters.cache_hits == 4 and evo.counters.evaluated == 2
+    assert evo.counters.generated == 6 and evo.counters.rejected == 0
+    assert evo.next_id == 7                          # every child got an id, none was skipped
+
+
+def test_rejected_children_are_counted_and_never_returned(monkeypatch):
+    s = ADAMW.statements
+    undefined = with_statements(ADAMW, s[1:])                     # g2 is never defined
+    lr_scale = s[-2]                                              # lr = lr * 0.001
+    assert str(lr_scale) == "lr = lr * 0.001"
+    scalar_update = with_statements(ADAMW, s[:-1] + (Statement("update", lr_scale.op, lr_scale.args),))
+    no_gradient = edit(ADAMW, "update = m / sqrt_v", "update = w * 0.5")
+    for bad in (undefined, scalar_update):
+        with pytest.raises(ProgramError):
+            check(bad)
+    assert pruning_reason(no_gradient) is not None
+    new = edit(ADAMW, "interp(g2, v, 0.999)", "interp(g2, v, 0.99)")
+
+    evo = RegularizedEvolution(ADAMW, EvolutionConfig(population_size=5, tournament_size=2), seed=0)
+    (warm,) = evo.ask(1)
+    evo.tell(warm.id, 0.5)
+    scripted_mutations(monkeypatch, [undefined, scalar_update, no_gradient, new])
+    (child,) = evo.ask(1)
+    assert child.program == new and child.parent_id == warm.id
+    assert evo.counters.generated == 4 and evo.counters.rejected == 3
+    assert child.id == warm.id + 1                   # rejected children get no id
+    assert all(m.candidate.program == ADAMW for m in evo.population)
+
+
+def test_restart_from_the_best_after_patience_runs_out():
+    evo = RegularizedEvolution(ADAMW, EvolutionConfig(population_size=6, tournament_size=2,
+                                                      restart_patience=4), seed=3)
+    (warm,) = evo.ask(1)
+    evo.tell(warm.id, 1.0)
+    worse = []
+    while len(worse) < 4:
+        for c in evo.ask(1):
+            evo.tell(c.id, 0.1)
+            worse.append(c)
+        evo.take_cache_hits()
+        if len(worse) == 3:
+            assert evo.counters.restarts == 0
+            assert any(m.candidate.id != warm.id for m in evo.population)
+    assert evo.counters.restarts == 1
+    assert len(evo.population) == 6 and all(m.candidate.id == warm.id for m in evo.population)
+    assert evo.since_improvement == 0
+
+
+# ---- 2. don't pay twice: the paper's cache rate ------------------------------------------------
+
+def test_most_of_5000_children_from_adamw_are_not_trained_anew():
+    """Issue 4 item 2: >= 85% of children rejected or served from the cache (the paper: 89%)."""
+    evo = RegularizedEvolution(ADAMW, EvolutionConfig(), seed=0)     # P = 100, T = 10
+    while evo.counters.generated < 5000:
+        for c in evo.ask(1):
+            evo.tell(c.id, fake_fitness(c))
+    c = evo.counters
+    assert c.generated == c.rejected + c.cache_hits + c.evaluated - 1 + sum(map(len, evo.waiting.values()))
+    rate = (c.rejected + c.cache_hits) / c.generated
+    print(f"\n5,000-child cache rate from AdamW: {rate:.1%} ({c})")
+    assert rate >= 0.85
+
+
+# ---- 3. a small search on a local Ray --------------------------------------------------------------
+
+def test_small_search_on_local_ray(local_ray, tmp_path, capsys):
+    folder = tmp_path / "run"
+    outcome = run_search(tiny_config(max_evals=12, workers=2), folder, progress=Hook())
+    assert outcome.stopped_by == "max_evals" and outcome.evaluations == 12
+    for name in ("run.sqlite", "hall_of_fame.json", "best.py"):
+        assert (folder / name).is_file()
+    rows = check_run_store(folder, outcome)
+    evaluated = [r for r in rows if r["status"] == "evaluated"]
+    pids = {r["worker"].rsplit(":", 1)[1] for r in evaluated}
+    assert len(pids) == 2, "both actors should have trained candidates"
+    node = local_ray.get_runtime_context().get_node_id()
+    assert all(r["worker"].startswith(node[:8] + ":") for r in evaluated)
+    assert all(r["failure"] is not None or json.loads(r["task_fitness"])[TASK] == r["fitness"] for r in evaluated)
+
+    capsys.readouterr()
+    assert cli.main(["show", str(folder), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert {"evaluations", "cache_hits", "pruned", "best", "hall_of_fame"} <= set(shown)
+    assert shown["evaluations"] == 12 and shown["cache_hits"] == outcome.cache_hits
+    assert shown["pruned"] == outcome.rejected
+    best = max((r for r in evaluated if r["failure"] is None), key=lambda r: (r["fitness"], -r["id"]))
+    assert shown["best"]["fitness"] == best["fitness"] == outcome.best_fitness
+    assert shown["best"]["program"] == best["program"] == (folder / "best.py").read_text()
+    hof = json.loads((folder / "hall_of_fame.json").read_text())
+    assert [e["id"] for e in hof] == [e["id"] for e in shown["hall_of_fame"]]
+    assert [e["fitness"] for e in hof] == sorted((e["fitness"] for e in hof), reverse=True)
+
+
+# ---- 5. a worker actor killed mid-run -------------------------------------------------------------
+
+def test_a_killed_worker_is_replaced_and_nothing_is_lost_or_counted_twice(local_ray, no_descriptions, tmp_path):
+    state = {}
+
+    def kill_first_actor(evo, executor):
+        if state or evo.counters.evaluated < 4:
+            return
+        victim = executor.actors[0]
+        state["in_flight"] = [candidate_id(item) for _, actor, batch in executor.inflight.values()
+                              if actor is victim for item in batch]
+        state["time"] = time.time()
+        local_ray.kill(victim, no_restart=True)
+
+    hook = Hook(kill_first_actor)
+    folder = tmp_path / "run"
+    outcome = run_search(tiny_config(max_evals=16, workers=2), folder, progress=hook)
+    assert state, "the hook never killed an actor"
+    assert state["in_flight"], "the killed actor had no work in flight: nothing was tested"
+    assert outcome.stopped_by == "max_evals" and outcome.evaluations == 16
+    assert hook.executor.replaced >= 1
+    rows = check_run_store(folder, outcome)           # ids unique, evaluated rows == counters == 16
+    by_id = {r["id"]: r for r in rows}
+    assert all(by_id[i]["status"] == "evaluated" for i in state["in_flight"])
+    before = {r["worker"] for r in rows if r["status"] == "evaluated" and r["recorded_at"] < state["time"]}
+    after = {r["worker"] for r in rows if r["status"] == "evaluated" and r["recorded_at"] > state["time"]}
+    assert after - before, "no evaluation came from the replacement actor"
+
+
+# ---- 4. two Ray nodes -------------------------------------------------------------------------------
+
+def test_search_on_a_two_node_cluster_uses_both_nodes(ray_module, baselines, no_descriptions, tmp_path):
+    from ray.cluster_utils import Cluster
+    ray = ray_module
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        seen = {}
+
+        def ask_nodes(evo, executor):
+            if not seen:
+                seen["actors"] = ray.get([a.node_id.remote() for a in executor.actors])
+
+        folder = tmp_path / "run"
+        # workers = 0: one actor per CPU of the whole cluster; --address joins it
+        outcome = run_search(tiny_config(max_evals=8, workers=0, address=cluster.address), folder,
+                             progress=Hook(ask_nodes))
+        nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+        assert len(nodes) == 2
+        assert sorted(seen["actors"]) == sorted(nodes)
+        assert outcome.stopped_by == "max_evals" and outcome.evaluations == 8
+        rows = check_run_store(folder, outcome)
+        used = {r["worker"].split(":")[0] for r in rows if r["status"] == "evaluated"}
+        assert used == {n[:8] for n in nodes}
+
+        # without an address the default is an embedded Ray, even while another cluster is up on
+        # this machine (Ray would otherwise join the cluster recorded in /tmp/ray/ray_current_cluster)
+        ray.shutdown()
+        from evosearch.executor import init_ray
+        init_ray(None, 1)
+        (own,) = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+        assert own not in nodes
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+# ---- 6. the driver SIGKILLed and resumed ------------------------------------------------------------
+
+CONFIG = """
+[search]
+warm_start = "adamw"
+seed = 1
+time_limit = 120
+population_size = 10
+tournament_size = 3
+
+[tasks]
+names = ["quadratic"]
+seeds = [0]
+
+[executor]
+batch_size = 2
+"""
+
+
+MAX_EVALS = 24
+
+
+def evaluated_rows(db_path: Path) -> int:
+    if not db_path.exists():
+        return 0
+    db = sqlite3.connect(db_path, timeout=10)
+    try:
+        return db.execute("SELECT COUNT(*) FROM candidates WHERE status = 'evaluated'").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0                                     # the driver has not created its tables yet
+    finally:
+        db.close()
+
+
+def test_driver_killed_with_sigkill_resumes_where_it_stopped(baselines, tmp_path, monkeypatch, capsys):
+    import evosearch.search as search_module
+    config = tmp_path / "cfg.toml"
+    config.write_text(CONFIG)
+    folder = tmp_path / "run"
+    log = (tmp_path / "driver.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "evosearch.cli", "search", str(config), "--out", str(folder),
+                             "--in-process", "--max-evals", str(MAX_EVALS)], stdout=log, stderr=subprocess.STDOUT,
+                            cwd=tmp_path)
+    try:
+        deadline = time.time() + 120
+        while evaluated_rows(folder / "run.sqlite") < 4:
+            assert proc.poll() is None, f"the driver exited early:\n{(tmp_path / 'driver.log').read_text()}"
+            assert time.time() < deadline, "the driver recorded nothing in 120 s"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+    store = RunStore(folder)
+    try:
+        snap = store.last_snapshot()
+        rows_before = candidates(folder)
+    finally:
+        store.close()
+    ids_before = [r["id"] for r in rows_before]
+    assert 4 <= snap["counters"]["evaluated"] < MAX_EVALS
+    # the last snapshot accounts for exactly the candidates recorded (one transaction per step)
+    assert snap["counters"]["evaluated"] == sum(r["status"] == "evaluated" for r in rows_before)
+    assert snap["counters"]["cache_hits"] == sum(r["status"] == "cached" for r in rows_before)
+    assert {c["id"] for c, _ in snap["population"]} <= set(ids_before)
+
+    restored = []
+    original_restore = RegularizedEvolution.restore
+
+    def spy(self, s):
+        original_restore(self, s)
+        restored.append(json.loads(json.dumps(self.snapshot())))
+    monkeypatch.setattr(RegularizedEvolution, "restore", spy)
+    monkeypatch.setattr(search_module, "describe_program", lambda prog: {}, raising=False)  # speed only
+    assert cli.main(["search", str(config), "--out", str(folder), "--in-process", "--max-evals", str(MAX_EVALS),
+                     "--resume"]) == 0
+    assert f"stopped (max_evals) after {MAX_EVALS} evaluations" in capsys.readouterr().out
+    assert restored and restored[0] == snap           # same population, RNG, counters and ids
+
+    rows = candidates(folder)
+    ids = [r["id"] for r in rows]
+    assert ids == list(range(len(ids))), "ids must be unique, without gaps"
+    assert sum(r["status"] == "evaluated" for r in rows) == MAX_EVALS
+    assert max(ids) > max(ids_before)
+    assert history_of(rows[:len(ids_before)]) == history_of(rows_before), "records before the kill changed"
+    in_flight = {c["id"] for c in snap["pending"]} | {c["id"] for v in snap["waiting"].values() for c in v}
+    assert {i for i in ids if i not in ids_before and i < snap["next_id"]} == in_flight
+
+    # and the interrupted run has exactly the history of one that was never interrupted
+    cfg = replace(load_config(config), max_evals=MAX_EVALS, in_process=True)
+    monkeypatch.setattr(RegularizedEvolution, "restore", original_restore)
+    reference_run = tmp_path / "uninterrupted"
+    run_search(cfg, reference_run, progress=Hook())
+    assert history_of(candidates(reference_run)) == history_of(rows)
+
+
+def test_candidates_in_flight_when_the_driver_stops_are_trained_after_resume(baselines, no_descriptions,
+                                                                            tmp_path):
+    """The in-process executor finishes everything it is given before each snapshot; this one keeps
+    up to 4 candidates in flight, as Ray workers do, so the last snapshot has pending candidates
+    that the resumed driver must train (and record) exactly once."""
+    from evosearch.executor import InProcessExecutor
+
+    class Lagging(InProcessExecutor):
+        def capacity(self) -> int:
+            return 4                                 # ... and poll() finishes one (batch_size=1)
+
+    class DriverDied(BaseException):
+        pass
+
+    def die(evo, executor):
+        if evo.counters.evaluated >= 5:
+            raise DriverDied
+
+    cfg = tiny_config(max_evals=14, seed=4, in_process=True)
+    folder = tmp_path / "run"
+    with pytest.raises(DriverDied):
+        run_search(cfg, folder, progress=Hook(die), executor=Lagging(cfg.suite(), batch_size=1))
+    store = RunStore(folder)
+    try:
+        snap = store.last_snapshot()
+    finally:
+        store.close()
+    in_flight = [c["id"] for c in snap["pending"]]
+    assert in_flight, "no candidate was in flight: nothing was tested"
+    assert not set(in_flight) & {r["id"] for r in candidates(folder)}
+    outcome = run_search(cfg, folder, resume=True, progress=Hook(), executor=Lagging(cfg.suite(), batch_size=1))
+    assert outcome.stopped_by == "max_evals"
+    rows = check_run_store(folder, outcome)
+    assert all(rows[i]["status"] == "evaluated" for i in in_flight)
+    reference_run = tmp_path / "uninterrupted"
+    run_search(cfg, reference_run, progress=Hook(), executor=Lagging(cfg.suite(), batch_size=1))
+    assert history_of(candidates(reference_run)) == history_of(rows)
+
+
+# ---- 7. same seed, same history -------------------------------------------------------------------
+
+def test_same_seed_gives_the_same_history_in_process(baselines, no_descriptions, tmp_path):
+    cfg = tiny_config(max_evals=10, seed=7, in_process=True)
+    histories = []
+    for name, c in (("a", cfg), ("b", cfg), ("other_seed", replace(cfg, seed=8))):
+        outcome = run_search(c, tmp_path / name, progress=Hook())
+        histories.append(history_of(check_run_store(tmp_path / name, outcome)))
+    assert len({h[2] for h in histories[0]}) > 5, "the run should have produced distinct children"
+    assert histories[0] == histories[1]
+    assert histories[0] != histories[2]
+
+
+# ---- 8. config errors and the command line ---------------------------------------------------------
+
+@pytest.mark.parametrize("data, named", [
+    ({"serach": {"seed": 1}}, "serach"),
+    ({"search": {"max_eval": 10}}, "max_eval"),
+    ({"tasks": {"names": ["no_such_task"]}}, "no_such_task"),
+    ({"mutation": {"insrt": 1.0}}, "insrt"),
+    ({"search": {"population_size": 5, "tournament_size": 9}}, "tournament_size"),
+])
+def test_config_errors_name_the_problem(data, named):
+    with pytest.raises(ConfigError, match=named):
+        parse_config(data)
+
+
+def test_bad_toml_and_missing_file_are_config_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[search\nseed = 1\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_every_documented_key_parses(tmp_path):
+    config = tmp_path / "cfg.toml"
+    config.write_text(CONFIG + "[funnel]\nenabled = false\n[mutation]\ninsert = 2.0\n")
+    cfg = load_config(config)
+    assert (cfg.tasks, cfg.population_size, cfg.seed, cfg.mutation.insert) == ((TASK,), 10, 1, 2.0)
+    assert load_config(Path(__file__).parents[1] / "experiments" / "quickstart.toml").max_evals > 0
+
+
+@pytest.mark.parametrize("toml", ["[serach]\nseed = 1\n", "[tasks]\nnames = ['no_such_task']\n", "[search\n"])
+def test_cli_reports_config_errors_with_exit_code_2(toml, tmp_path, capsys):
+    config = tmp_path / "cfg.toml"
+    config.write_text(toml)
+    assert cli.main(["search", str(config), "--out", str(tmp_path / "run"), "--in-process"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("evosearch: error:") and "Traceback" not in err
+    assert not (tmp_path / "run" / "run.sqlite").exists() or not candidates(tmp_path / "run")
+
+
+def test_an_existing_run_is_not_overwritten_without_resume(baselines, no_descriptions, tmp_path, capsys):
+    config = tmp_path / "cfg.toml"
+    config.write_text(CONFIG)
+    folder = tmp_path / "run"
+    run_search(replace(load_config(config), max_evals=2, in_process=True), folder, progress=Hook())
+    before = candidates(folder)
+    capsys.readouterr()
+    assert cli.main(["search", str(config), "--out", str(folder), "--in-process", "--max-evals", "4"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("evosearch: error:") and "--resume" in err
+    assert candidates(folder) == before
+    assert summary(folder)["evaluations"] == 2
+    # and --resume on a folder without a run is refused too
+    assert cli.main(["search", str(config), "--out", str(tmp_path / "empty"), "--resume", "--in-process"]) == 2
+    assert "no run to resume" in capsys.readouterr().err
