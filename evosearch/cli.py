@@ -243,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run")
     p.add_argument("--out", help="folder for the PNGs (default: the run folder)")
     p.set_defaults(fn=_cmd_plot)
+    from .tune import register_cli as register_tune
+    register_tune(sub)
     p = sub.add_parser("demo", help="parse, check, export and train with every reference program")
     p.add_argument("--out", default=None, help="folder for the exported modules (default: a temp dir)")
     p.set_defaults(fn=_cmd_demo)

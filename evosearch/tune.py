@@ -33,218 +33,22 @@ else as a new first statement ``lr = lr * c``; ``task.evaluate(written)`` reprod
 from __future__ import annotations
 
 import math
+import os
 import random
+import re
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from . import hyperparams
-from .analysis import dataflow, needed_statements, reads_input
-from .program import LR, Const, Program, Statement, Var, const
+from .program import Program
+from .tune_space import SearchSpace, Setting, TUNABLE, _fmt, rounded, search_space, tuned_program
 
-TUNABLE = ("lr", "weight_decay", "betas")
-LR_DEFAULT_SCALED = 1.0       # programs that scale lr themselves are searched and scored at lr 1
-LR_DEFAULT_RAW = 1e-3         # torch-style programs (update * lr): the usual optimizer default
-LR_DECADES = 2.0              # lr and weight decay range: this many decades either side of the default
-BETA_GAP_RANGE = 10.0         # 1 - beta ranges over [gap / 10, gap * 10]
-BETA_GAP_MAX = 0.5            # ... but beta stays >= 0.5
-SIGNIFICANT_DIGITS = 3        # tuned settings are rounded to this before the final re-training
 RETRAINED = 3                 # the best final configurations re-trained from scratch
 CHECKPOINT_FILE = "training_state.pt"
-
-
-# -- the search space (pure) --------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Hyperparameter:
-    """One tuned quantity: the Ray Tune config key ``key`` holds the sampled value, which is the
-    hyperparameter itself or, for a beta (``complement``), ``1 - beta``; log-uniform on [low, high]."""
-
-    key: str
-    target: str                   # "lr", "weight_decay" or "betas"
-    index: int | None             # position in betas
-    low: float
-    high: float
-    default: float                # default of the sampled value
-    complement: bool = False
-
-    def value(self, sampled: float) -> float:
-        return 1.0 - sampled if self.complement else sampled
-
-    def clip(self, sampled: float) -> float:
-        return min(max(float(sampled), self.low), self.high)
-
-    def __str__(self) -> str:
-        what = f"1 - betas[{self.index}]" if self.complement else self.target
-        return f"{what} in [{self.low:.3g}, {self.high:.3g}] (log), default {self.default:.3g}"
-
-
-@dataclass(frozen=True)
-class Setting:
-    """What an optimizer is trained with: the ``lr`` input and the constructor hyperparameters."""
-
-    lr: float
-    hyper: dict = field(default_factory=dict)     # betas (tuple), weight_decay
-
-    def __str__(self) -> str:
-        parts = [f"lr {_fmt(self.lr)}"]
-        for k, v in self.hyper.items():
-            parts.append(f"{k} ({', '.join(map(_fmt, v))})" if isinstance(v, tuple) else f"{k} {_fmt(v)}")
-        return ", ".join(parts)
-
-    def as_dict(self) -> dict:
-        return {"lr": self.lr, **{k: list(v) if isinstance(v, tuple) else v for k, v in self.hyper.items()}}
-
-
-@dataclass(frozen=True)
-class SearchSpace:
-    params: tuple[Hyperparameter, ...]
-    default: Setting
-
-    def setting(self, config: dict) -> Setting:
-        """The setting of a Ray Tune config (keys not in the config keep their defaults)."""
-        lr, hyper = self.default.lr, dict(self.default.hyper)
-        betas = list(hyper.get("betas", ()))
-        for p in self.params:
-            if p.key not in config:
-                continue
-            v = p.value(p.clip(config[p.key]))
-            if p.target == "lr":
-                lr = v
-            elif p.target == "betas":
-                betas[p.index] = v
-            else:
-                hyper[p.target] = v
-        if betas:
-            hyper["betas"] = tuple(betas)
-        return Setting(lr, hyper)
-
-    def config(self, setting: Setting) -> dict:
-        out = {}
-        for p in self.params:
-            v = setting.lr if p.target == "lr" else setting.hyper[p.target]
-            v = v[p.index] if p.index is not None else v
-            out[p.key] = 1.0 - v if p.complement else v
-        return out
-
-    def clip(self, config: dict) -> dict:
-        """PBT's explore step multiplies values by 0.8 or 1.2; keep them inside the space."""
-        return {**config, **{p.key: p.clip(config[p.key]) for p in self.params if p.key in config}}
-
-    def initial_population(self, n: int, seed: int = 0) -> list[dict]:
-        """The program's defaults, then n - 1 configurations spread over the space by Latin
-        hypercube sampling on the log scale (deterministic for a seed)."""
-        rng = np.random.default_rng(seed)
-        population = [self.config(self.default)]
-        m = n - 1
-        columns = []
-        for p in self.params:
-            u = (rng.permutation(m) + rng.random(m)) / max(m, 1)
-            columns.append(np.exp(np.log(p.low) + u * (np.log(p.high) - np.log(p.low))))
-        for j in range(m):
-            population.append({p.key: float(col[j]) for p, col in zip(self.params, columns)})
-        return population[:n]
-
-    def __str__(self) -> str:
-        return "; ".join(map(str, self.params))
-
-
-def scales_lr(prog: Program) -> bool:
-    """Does the program multiply its ``lr`` input by a literal itself (the warm start's ``lr * 0.001``)?"""
-    return _lr_scale_statement(prog) is not None
-
-
-def _lr_scale_statement(prog: Program) -> tuple[int, int] | None:
-    """(statement, literal position) of the one statement that reads the ``lr`` input, when it is
-    ``x = lr * c`` with a plain literal c; None otherwise."""
-    flow = dataflow(prog)
-    readers = [i for i in needed_statements(prog) if ("in", LR) in flow.reads[i]]
-    if len(readers) != 1:
-        return None
-    s = prog.statements[readers[0]]
-    if s.op != "multiply":
-        return None
-    for pos in (0, 1):
-        a, other = s.args[pos], s.args[1 - pos]
-        if isinstance(a, Const) and not a.name and isinstance(other, Var) and other.name == LR:
-            return readers[0], pos
-    return None
-
-
-def search_space(prog: Program, lr: float | None = None, tunables=None) -> SearchSpace:
-    """What ``tune`` searches for ``prog`` (see the module docstring). ``tunables`` is a subset of
-    ``("lr", "weight_decay", "betas")``; by default all that the program has."""
-    wanted = TUNABLE if tunables is None else tuple(tunables)
-    unknown = set(wanted) - set(TUNABLE)
-    if unknown:
-        raise ValueError(f"cannot tune {', '.join(sorted(unknown))}; tunable: {', '.join(TUNABLE)}")
-    spec = hyperparams.infer(prog)
-    if lr is None:
-        lr = LR_DEFAULT_SCALED if scales_lr(prog) else LR_DEFAULT_RAW
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"the default learning rate must be positive, got {lr}")
-    span = 10.0 ** LR_DECADES
-    params = []
-    if "lr" in wanted and reads_input(prog, LR):
-        params.append(Hyperparameter("lr", "lr", None, lr / span, lr * span, lr))
-    wd = spec.defaults.get("weight_decay")
-    if "weight_decay" in wanted and wd is not None:
-        centre = abs(wd) if wd != 0 else 1e-3
-        params.append(Hyperparameter("weight_decay", "weight_decay", None, centre / span, centre * span,
-                                     min(max(wd, centre / span), centre * span)))
-    if "betas" in wanted:
-        for k, beta in enumerate(spec.defaults.get("betas", ())):
-            if 0.0 < beta < 1.0:
-                gap = 1.0 - beta
-                low, high = gap / BETA_GAP_RANGE, min(gap * BETA_GAP_RANGE, BETA_GAP_MAX)
-                params.append(Hyperparameter(f"one_minus_beta{k + 1}", "betas", k, low, max(high, gap),
-                                             gap, complement=True))
-    return SearchSpace(tuple(params), Setting(float(lr), dict(spec.defaults)))
-
-
-def rounded(setting: Setting, space: SearchSpace, digits: int = SIGNIFICANT_DIGITS) -> Setting:
-    """The setting with every tuned value rounded to ``digits`` significant digits (a beta through
-    ``1 - beta``), so that the written program has readable constants."""
-    return space.setting({k: _round(v, digits) for k, v in space.config(setting).items()})
-
-
-def _round(x: float, digits: int) -> float:
-    return float(f"{x:.{digits}g}")
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.4g}"
-
-
-# -- the tuned program (pure) -------------------------------------------------------------------
-
-def tuned_program(prog: Program, setting: Setting) -> Program:
-    """``prog`` with the setting's constants in place of its defaults and its learning rate folded
-    in, so that it trains with ``setting`` when fed ``lr`` input 1.0."""
-    spec = hyperparams.infer(prog)
-    stmts = list(prog.statements)
-    for (i, pos), (name, index) in spec.bindings.items():
-        value = setting.hyper[name] if index is None else setting.hyper[name][index]
-        args = list(stmts[i].args)
-        args[pos] = const(value)
-        stmts[i] = replace(stmts[i], args=tuple(args))
-    prog = replace(prog, statements=tuple(stmts))
-    if setting.lr == 1.0 or not reads_input(prog, LR):
-        return prog
-    where = _lr_scale_statement(prog)
-    if where is not None:
-        i, pos = where
-        args = list(stmts[i].args)
-        args[pos] = const(_round(float(args[pos].value) * setting.lr, 6))
-        stmts[i] = replace(stmts[i], args=tuple(args))
-    else:
-        stmts.insert(0, Statement(LR, "multiply", (Var(LR), const(setting.lr))))
-    return replace(prog, statements=tuple(stmts))
-
 
 # -- training in chunks, with checkpoints ---------------------------------------------------------
 
@@ -256,12 +60,13 @@ class TrainingRun:
     this trial's hyperparameters)."""
 
     def __init__(self, task, prog: Program, setting: Setting, seed: int = 0, flat: bool = True):
+        from tasks.base import torch_threads
         from . import to_optimizer
         self.task, self.setting, self.seed = task, setting, seed
-        x_train, _, x_val, y_val = task.data
+        _, _, x_val, y_val = task.data
         torch.manual_seed(seed)
         self.model = task.make_model()
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(1):
             self.initial_loss = task.metrics(self.model, x_val, y_val)["val_loss"]
         cls = to_optimizer(prog, flat=flat)
         self.optimizer = cls(self.model.parameters(), lr=setting.lr, **setting.hyper)
@@ -273,48 +78,52 @@ class TrainingRun:
     def advance(self, steps: int) -> None:
         """Train ``steps`` more steps (fewer at the end). After a failure the run only counts steps."""
         from tasks import TrainingFailure
+        from tasks.base import torch_threads
+        end = min(self.step + steps, self.task.steps)
+        try:
+            if self.failure is None:
+                with torch_threads(1):     # as Task.train: bit-for-bit reproducible
+                    self._train(end)
+        except TrainingFailure as exc:
+            self.failure = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a program's arithmetic must not kill the trial
+            self.failure = f"exception during training: {type(exc).__name__}: {exc}"
+        self.step = end
+
+    def _train(self, end: int) -> None:
+        from tasks import TrainingFailure
         from tasks.base import lr_factor
         task, opt, model = self.task, self.optimizer, self.model
         x_train, y_train, _, _ = task.data
         n, total = len(x_train), task.steps
-        end = min(self.step + steps, total)
-        if self.failure is not None:
-            self.step = end
-            return
-        try:
-            for step in range(self.step, end):
-                for group in opt.param_groups:
-                    group["lr"] = self.setting.lr * lr_factor(step, total)
-                idx = (torch.randint(0, n, (task.batch_size,), generator=self.generator)
-                       if task.batch_size < n else None)
-                xb, yb = (x_train, y_train) if idx is None else (x_train[idx], y_train[idx])
-                opt.zero_grad()
-                loss = task.loss(model(xb), yb)
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    raise TrainingFailure(f"non-finite training loss at step {step}")
-                self.recent = (self.recent + [value])[-10:]
-                median = sorted(self.recent)[len(self.recent) // 2]
-                if median > 10.0 * max(self.initial_loss, 1e-3) + 10.0:
-                    raise TrainingFailure(f"training loss diverged at step {step}")
-                loss.backward()
-                opt.step()
-                if step % 10 == 9 or step == total - 1:
-                    with torch.no_grad():
-                        biggest = max(float(p.detach().abs().max()) for p in model.parameters())
-                    if not math.isfinite(biggest) or biggest > 1e4:
-                        raise TrainingFailure(f"parameters blew up at step {step}")
-            self.step = end
-        except TrainingFailure as exc:
-            self.failure, self.step = str(exc), end
-        except Exception as exc:  # noqa: BLE001 - a program's arithmetic must not kill the trial
-            self.failure, self.step = f"exception during training: {type(exc).__name__}: {exc}", end
+        for step in range(self.step, end):
+            for group in opt.param_groups:
+                group["lr"] = self.setting.lr * lr_factor(step, total)
+            idx = (torch.randint(0, n, (task.batch_size,), generator=self.generator)
+                   if task.batch_size < n else None)
+            xb, yb = (x_train, y_train) if idx is None else (x_train[idx], y_train[idx])
+            opt.zero_grad()
+            loss = task.loss(model(xb), yb)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise TrainingFailure(f"non-finite training loss at step {step}")
+            self.recent = (self.recent + [value])[-10:]
+            if sorted(self.recent)[len(self.recent) // 2] > 10.0 * max(self.initial_loss, 1e-3) + 10.0:
+                raise TrainingFailure(f"training loss diverged at step {step}")
+            loss.backward()
+            opt.step()
+            if step % 10 == 9 or step == total - 1:
+                with torch.no_grad():
+                    biggest = max(float(p.detach().abs().max()) for p in model.parameters())
+                if not math.isfinite(biggest) or biggest > 1e4:
+                    raise TrainingFailure(f"parameters blew up at step {step}")
 
     def val_loss(self) -> float:
         if self.failure is not None:
             return math.inf
+        from tasks.base import torch_threads
         _, _, x_val, y_val = self.task.data
-        with torch.no_grad(), torch.random.fork_rng():   # evaluating must not move the RNG
+        with torch.no_grad(), torch_threads(1), torch.random.fork_rng():  # must not move the RNG
             loss = self.task.metrics(self.model, x_val, y_val)["val_loss"]
         return loss if math.isfinite(loss) else math.inf
 
@@ -327,9 +136,8 @@ class TrainingRun:
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        for group in self.optimizer.param_groups:      # this run's hyperparameters, not the donor's
-            group.update(self.setting.hyper)
-            group["lr"] = self.setting.lr
+        for group in self.optimizer.param_groups:   # this run's hyperparameters, not the donor's
+            group.update(self.setting.hyper)          # (lr follows the schedule at every step)
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         self.step, self.recent = int(state["step"]), [float(x) for x in state["recent"]]
@@ -423,12 +231,15 @@ class TuneResult:
     defaults: Outcome             # the program's own constants, at the default lr
     adamw_val_loss: float         # tuned AdamW (fitness 1.0 by definition)
     adamw_lr: float
-    pbt_fitness: float            # the best PBT trial at the end of training (hyperparameter schedule)
+    pbt_fitness: float            # the best PBT trial at the end (hyperparameters changed during training)
+    pbt_step: int                 # ... and the step it reached (the task's steps unless time ran out)
+    steps: int
     trials: tuple                 # (final Setting, final fitness) of each PBT trial, best first
     retrained: tuple[Outcome, ...]
     exploits: int
     seconds: float
     space: SearchSpace
+    history: tuple = ()           # (trial id, iteration, step, fitness) of every PBT report, in order
     path: Path | None = None      # where the tuned program was written
 
     adamw_fitness: float = 1.0
@@ -443,7 +254,8 @@ class TuneResult:
             lines.append(f"  {label:<9} fitness {o.fitness:7.4f}  val loss {o.val_loss:.4f}  {o.setting}{tail}")
         lines.append(f"  {'AdamW':<9} fitness {self.adamw_fitness:7.4f}  val loss {self.adamw_val_loss:.4f}  "
                      f"tuned AdamW (lr {_fmt(self.adamw_lr)}, weight_decay 0.01)")
-        lines.append(f"  best PBT trial (hyperparameters changing during training): fitness {self.pbt_fitness:.4f}")
+        lines.append(f"  best PBT trial after {self.pbt_step}/{self.steps} steps (hyperparameters changing "
+                     f"during training): fitness {self.pbt_fitness:.4f}")
         if self.path:
             lines.append(f"  tuned program: {self.path}")
         return "\n".join(lines)
@@ -451,15 +263,17 @@ class TuneResult:
 
 def tune(prog: Program, task_name: str, samples: int = 8, time_limit: float | None = None,
          address: str | None = None, seed: int = 0, size: str = "proxy", *, lr: float | None = None,
-         tunables=None, iterations: int = 10, perturbation_interval: int = 2, workers: int | None = None,
-         storage_path: str | Path | None = None, out: str | Path | None = None, echo=print) -> TuneResult:
+         tunables=None, iterations: int = 10, perturbation_interval: int = 2,
+         perturbation_factors: tuple[float, float] = (1.2, 0.8), resample_probability: float = 0.25,
+         workers: int | None = None, storage_path: str | Path | None = None, out: str | Path | None = None,
+         echo=print) -> TuneResult:
     """Tune ``prog``'s learning rate and constants with PBT on ``task_name`` (see the module
-    docstring). ``iterations`` chunks of training, PBT every ``perturbation_interval`` of them;
-    ``time_limit`` stops the trials after that many seconds; ``out`` writes the tuned program."""
+    docstring). ``iterations`` chunks of training, PBT every ``perturbation_interval`` of them
+    (``perturbation_factors`` and ``resample_probability`` are PBT's explore step); ``time_limit``
+    stops the trials after that many seconds; ``workers`` CPUs for an embedded local Ray;
+    ``storage_path`` keeps Ray Tune's results (default: a temporary folder); ``out`` writes the
+    tuned program."""
     import ray
-    from ray import tune as ray_tune
-    from ray.tune.schedulers import PopulationBasedTraining
-    from ray.tune.search.basic_variant import BasicVariantGenerator
 
     import tasks
     from .executor import init_ray
@@ -472,63 +286,128 @@ def tune(prog: Program, task_name: str, samples: int = 8, time_limit: float | No
     if not space.params:
         raise ValueError("the program has nothing to tune (no lr input read, no weight decay, no betas)")
     base = task.baseline(seed)
-    steps_per_iteration = math.ceil(task.steps / max(1, iterations))
+    chunk = math.ceil(task.steps / max(1, iterations))
     job = TrialJob(str(prog), task_name, size, seed, (base.initial_loss, base.best_loss, base.best_lr),
-                   space, steps_per_iteration)
+                   space, chunk)
     init_ray(address, workers)
-    echo(f"tuning on {task_name} ({size}, seed {seed}): {samples} trials, "
-         f"{math.ceil(task.steps / steps_per_iteration)} iterations of {steps_per_iteration} steps, "
-         f"PBT every {perturbation_interval}, {int(ray.cluster_resources().get('CPU', 1))} CPUs")
+    echo(f"tuning on {task_name} ({size}, seed {seed}): {samples} trials, {math.ceil(task.steps / chunk)} "
+         f"iterations of {chunk} steps, PBT every {perturbation_interval}, "
+         f"{int(ray.cluster_resources().get('CPU', 1))} CPUs")
+    pbt = dict(perturbation_interval=perturbation_interval, perturbation_factors=perturbation_factors,
+               resample_probability=resample_probability)
+    finals, exploits, history = _population_based_training(job, samples, time_limit, storage_path, pbt, echo)
 
-    random.seed(seed)   # PBT's explore step draws from Python's global RNG
+    # PBT's hyperparameters changed during training: re-train the best final settings (rounded)
+    # and the defaults from scratch with fixed settings, in parallel.
+    candidates = []
+    for setting, _, _ in finals:
+        if rounded(setting, space) not in candidates:
+            candidates.append(rounded(setting, space))
+    settings = [space.default] + candidates[:RETRAINED]
+    retrain = ray.remote(num_cpus=1)(_retrain)
+    outcomes = [Outcome(s, *r) for s, r in zip(settings, ray.get([retrain.remote(job, s) for s in settings]))]
+    best = max(outcomes, key=lambda o: o.fitness)
+    result = TuneResult(
+        task=task_name, size=size, seed=seed, program=tuned_program(prog, best.setting), best=best,
+        defaults=outcomes[0], adamw_val_loss=base.best_loss, adamw_lr=base.best_lr,
+        pbt_fitness=finals[0][1], pbt_step=finals[0][2], steps=task.steps,
+        trials=tuple((s, f) for s, f, _ in finals), retrained=tuple(outcomes[1:]), exploits=exploits,
+        seconds=time.perf_counter() - start, space=space, history=history)
+    if out is not None:
+        result = replace(result, path=write_program(result, out))
+    return result
+
+
+def _population_based_training(job: TrialJob, samples: int, time_limit: float | None,
+                               storage_path, pbt: dict, echo) -> tuple[list, int, tuple]:
+    """Run the trials under Ray Tune's PBT. Returns the final (setting, fitness, step) of every
+    trial, most trained and best first; the number of exploits; every report (see ``TuneResult``)."""
+    from ray import tune as ray_tune
+    from ray.tune.schedulers import PopulationBasedTraining
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    import tasks
+    space, steps = job.space, tasks.get(job.task, job.size).steps
+    random.seed(job.seed)   # PBT's explore step draws from Python's global RNG
+    # synch: the population is compared at the same training iteration, also when there are more
+    # trials than CPUs (they then take turns)
     scheduler = PopulationBasedTraining(
-        time_attr="training_iteration", metric="fitness", mode="max",
-        perturbation_interval=perturbation_interval, synch=True,
+        time_attr="training_iteration", metric="fitness", mode="max", synch=True,
         hyperparam_mutations={p.key: ray_tune.loguniform(p.low, p.high) for p in space.params},
-        custom_explore_fn=space.clip)
-    population = space.initial_population(samples, seed)
+        custom_explore_fn=space.clip, **pbt)
     trainable = ray_tune.with_resources(ray_tune.with_parameters(_trial, job=job), {"cpu": 1})
-    with tempfile.TemporaryDirectory(prefix="evosearch-tune-") as scratch:
-        storage = Path(storage_path or scratch).resolve()
+    progress = _progress(samples, math.ceil(steps / job.steps_per_iteration), echo)
+    population = space.initial_population(samples, job.seed)
+    with tempfile.TemporaryDirectory(prefix="evosearch-tune-") as scratch, _quiet_tune():
         tuner = ray_tune.Tuner(
             trainable,
             param_space={p.key: ray_tune.loguniform(p.low, p.high) for p in space.params},
             tune_config=ray_tune.TuneConfig(
                 scheduler=scheduler, num_samples=samples, time_budget_s=time_limit, reuse_actors=True,
-                search_alg=BasicVariantGenerator(points_to_evaluate=population, random_state=seed)),
+                search_alg=BasicVariantGenerator(points_to_evaluate=population, random_state=job.seed)),
             run_config=ray_tune.RunConfig(
-                name=f"tune-{task_name}-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(storage),
-                verbose=0, checkpoint_config=ray_tune.CheckpointConfig(num_to_keep=4)))
+                name=f"tune-{job.task}-{time.strftime('%Y%m%d-%H%M%S')}",
+                storage_path=str(Path(storage_path or scratch).resolve()),
+                # a trial that has trained all steps stops before PBT sees its result: no pointless
+                # exploit of a finished model
+                stop={"step": steps}, verbose=0, callbacks=[progress],
+                checkpoint_config=ray_tune.CheckpointConfig(num_to_keep=4)))
         grid = tuner.fit()
         exploits = _count_exploits(Path(grid.experiment_path))
-        finals = []
-        for r in grid:
-            if r.metrics and "fitness" in r.metrics:
-                finals.append((space.setting(r.config), float(r.metrics["fitness"]), int(r.metrics["step"])))
+        finals = [(space.setting(r.config), float(r.metrics["fitness"]), int(r.metrics["step"]))
+                  for r in grid if r.metrics and "fitness" in r.metrics]
+    if not finals and time_limit is not None:
+        raise TimeoutError(f"no trial finished a training iteration within the time limit of "
+                           f"{time_limit:g} s (starting Ray workers takes a few seconds); allow more time")
     if not finals:
         raise RuntimeError("no PBT trial reported a result (see the Ray Tune logs)")
     finals.sort(key=lambda f: (f[2], f[1]), reverse=True)
+    return finals, exploits, tuple(progress.history)
 
-    # Re-train the best final settings (rounded) and the defaults from scratch, in parallel.
-    candidates = []
-    for setting, _, _ in finals:
-        s = rounded(setting, space)
-        if s not in candidates:
-            candidates.append(s)
-        if len(candidates) == RETRAINED:
-            break
-    retrain = ray.remote(num_cpus=1)(_retrain)
-    refs = [retrain.remote(job, s) for s in [space.default] + candidates]
-    outcomes = [Outcome(s, *r) for s, r in zip([space.default] + candidates, ray.get(refs))]
-    defaults = outcomes[0]
-    best = max(outcomes, key=lambda o: o.fitness)
-    tuned = tuned_program(prog, best.setting)
-    result = TuneResult(task_name, size, seed, tuned, best, defaults, base.best_loss, base.best_lr,
-                        finals[0][1], tuple((s, f) for s, f, _ in finals), tuple(outcomes[1:]),
-                        exploits, time.perf_counter() - start, space)
-    if out is not None:
-        result = replace(result, path=write_program(result, prog, out))
-    return result
+
+@contextmanager
+def _quiet_tune():
+    """Ray Tune without its console tables and per-trial result files (we print our own summary)."""
+    import logging
+    names = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
+    saved = {k: os.environ.get(k) for k in names}
+    os.environ.update(names)
+    log = logging.getLogger("ray.tune")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _progress(samples: int, iterations: int, echo):
+    from ray.tune import Callback
+
+    class Progress(Callback):
+        """Records every trial report; prints one line when the population has finished an iteration."""
+
+        def __init__(self, samples: int, iterations: int, echo):
+            self.samples, self.iterations, self.echo = samples, iterations, echo
+            self.history: list[tuple] = []
+            self.at: dict[int, list[float]] = {}
+            self.start = time.perf_counter()
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            it, fitness = int(result["training_iteration"]), float(result["fitness"])
+            self.history.append((trial.trial_id, it, int(result["step"]), fitness))
+            self.at.setdefault(it, []).append(fitness)
+            if len(self.at[it]) == self.samples:
+                f = sorted(self.at[it])
+                self.echo(f"  iteration {it}/{self.iterations}: fitness best {f[-1]:.4f}, "
+                          f"median {f[len(f) // 2]:.4f}  ({time.perf_counter() - self.start:.0f} s)")
+
+    return Progress(samples, iterations, echo)
 
 
 def _count_exploits(experiment: Path) -> int:
@@ -536,7 +415,7 @@ def _count_exploits(experiment: Path) -> int:
     return sum(1 for _ in log.open()) if log.is_file() else 0
 
 
-def write_program(result: TuneResult, original: Program, path: str | Path) -> Path:
+def write_program(result: TuneResult, path: str | Path) -> Path:
     """Write the tuned program, with a header saying how it was tuned and how it scored."""
     path = Path(path)
     b, d = result.best, result.defaults
@@ -580,7 +459,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("--perturbation-interval", type=int, default=2,
                    help="iterations between PBT exploit/explore steps (default 2)")
     p.add_argument("--storage", help="folder for Ray Tune's results (default: a temporary folder)")
-    p.add_argument("--out", help="the tuned program file (default: tuned_<task>.py)")
+    p.add_argument("--out", help="the tuned program file (default: tuned_<program>_<task>.py)")
     p.set_defaults(fn=_cmd_tune)
 
 
@@ -588,10 +467,12 @@ def _cmd_tune(args) -> int:
     import tasks
     from .cli import load_program_spec
     prog = load_program_spec(args.program)
-    if args.task not in tasks.names():
-        raise ValueError(f"unknown task {args.task!r}; known: {', '.join(tasks.names())}")
+    try:
+        tasks.get(args.task, args.size)
+    except KeyError as exc:          # an unknown task or size: a usage error, not a crash
+        raise ValueError(exc.args[0]) from None
     tunables = [s.strip() for s in args.params.split(",") if s.strip()] if args.params else None
-    out = args.out or f"tuned_{args.task}.py"
+    out = args.out or f"tuned_{re.sub(r'[^0-9A-Za-z]+', '_', Path(args.program).stem)}_{args.task}.py"
     result = tune(prog, args.task, args.samples, args.time_limit, args.address, args.seed, args.size,
                   lr=args.lr, tunables=tunables, iterations=args.iterations,
                   perturbation_interval=args.perturbation_interval, workers=args.workers,
