@@ -277,10 +277,10 @@ class Task(abc.ABC):
         opt_cls = to_optimizer(prog, flat=True)
         return self.evaluate_optimizer(lambda params, lr_: opt_cls(params, lr=lr_), seed, lr, time_limit)
 
-    def evaluate_batch(self, programs, seed: int = 0, lr: float = 1.0,
+    def evaluate_batch(self, programs, seed: int = 0, lr: float | list[float] = 1.0,
                        time_limit: float | None = None) -> list[EvalResult]:
-        """``[self.evaluate(p, seed, lr) for p in programs]``, computed by training all the models at
-        once (``tasks.batched``): several times the throughput on small tasks."""
+        """``[self.evaluate(p, seed, lr) for p in programs]``, bit for bit, computed by training the
+        models all at once (``tasks.batched``); ``lr`` may be one learning rate per program."""
         from .batched import evaluate_batch
         return evaluate_batch(self, programs, seed, lr, time_limit)
 

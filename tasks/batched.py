@@ -1,0 +1,473 @@
+"""Batched evaluation: K candidate programs trained at once on one task, with the results of
+training them one at a time.
+
+``evaluate_batch(task, programs)`` returns what ``[task.evaluate(p) for p in programs]`` returns. The
+K models share the initialisation (the seed), the minibatches (``Task.minibatches``) and the
+learning-rate schedule of ``Task.train``. Their weights are the rows of one (K, N) buffer and their
+gradients the rows of another, each row in the layout of ``evosearch.flat`` (the parameters
+concatenated in ``model.parameters()`` order). A step is
+
+  * one forward and one backward for all K models: ``torch.func.functional_call`` under ``vmap``,
+    then the backward of the summed losses (d sum / d loss_k is exactly 1, so row k receives model
+    k's gradient, accumulated into the zeroed buffer as in ``FlatProgramOptimizer``);
+  * each candidate's program on its own row, as ``FlatProgramOptimizer.step`` runs it on a model's
+    flat buffer: the same kernels on the same N contiguous values.
+
+Bit-for-bit results. Candidates with ``sign`` or large learning rates train chaotically: with plain
+vmap, whose batched matmuls sum in another order for thin layers, a last-bit difference in one
+gradient grew to a 1e-2 difference in fitness within 100 steps. So products are batched with the
+operand order of the one-model kernels (``_ExactProducts``): ``F.linear`` as ``baddbmm`` with the
+backward of ``addmm`` (``_BatchedLinear``), dot products model by model, a shared matrix times one
+vector per model in the orientation that sums like ``mv``. Whether that makes a task's batched step
+exact is checked once per task and batch size, at random weights, against the one-model step
+(``_batchable``). Where it is not (convolutions, attention), ``exact=True`` (the default) evaluates
+one program at a time, and ``exact=False`` batches anyway: fitness then agrees only approximately
+(1e-5 at working learning rates in our runs, up to 1e-2 in chaotic ones). The training-loss values
+of cross-entropy tasks (``train_loss``, ``loss_curve``) may differ in the last bit, since vmap
+averages the per-example losses in another order; the weights, and so fitness and the validation
+metrics, do not.
+
+Failures follow ``Task.train`` candidate by candidate (``loss_failure``, ``weight_failure``, an
+exception in the update rule): a failed candidate leaves the batch, the others go on untouched. The
+time limit is the batch's: ``len(programs)`` times the per-evaluation limit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, vmap
+from torch.overrides import TorchFunctionMode
+
+from evosearch import hyperparams
+from evosearch.execute import CompiledProgram
+
+from .base import (FAILURE_FITNESS, WEIGHT_CHECK_EVERY, EvalResult, Task, loss_failure, lr_factor,
+                   torch_threads, weight_failure)
+
+
+def evaluate_batch(task: Task, programs: Sequence, seed: int = 0, lr: float | Sequence[float] = 1.0,
+                   time_limit: float | None = None, exact: bool = True) -> list[EvalResult]:
+    """Train one model per program, all at once, and score each: ``result[i]`` is
+    ``task.evaluate(programs[i], seed, lr)``. ``lr`` may also be one learning rate per program.
+    ``exact=False`` batches tasks whose batched step is not bit-for-bit the one-model step."""
+    programs = list(programs)
+    lrs = [float(lr)] * len(programs) if isinstance(lr, (int, float)) else [float(v) for v in lr]
+    if len(lrs) != len(programs):
+        raise ValueError(f"{len(programs)} programs but {len(lrs)} learning rates")
+    candidates = [_Candidate.compile(p, r) for p, r in zip(programs, lrs)]
+    if len(candidates) == 1:   # nothing to share: the one-model path is faster
+        return [task.evaluate(programs[0], seed, lrs[0], time_limit)]
+    limit = (task.time_limit if time_limit is None else time_limit) * len(programs)
+    outcomes = _train(task, candidates, seed, limit, exact) if candidates else []
+    results = []
+    for prog, r, outcome in zip(programs, lrs, outcomes):
+        if outcome is _ONE_AT_A_TIME:
+            results.append(task.evaluate(prog, seed, r, time_limit))
+        elif isinstance(outcome, str):
+            results.append(EvalResult(FAILURE_FITNESS, {}, outcome))
+        else:
+            results.append(EvalResult(task.fitness(outcome["val_loss"], seed), outcome, None))
+    return results
+
+
+_ONE_AT_A_TIME = object()   # an outcome: this candidate is to be evaluated on its own
+
+
+@dataclass
+class _Candidate:
+    """One program and its optimizer state: what ``FlatProgramOptimizer`` keeps for a param group."""
+    compiled: CompiledProgram
+    hyper: dict             # the bound literals (betas, weight_decay) at their program values
+    lr: float
+    per_tensor: bool        # per-tensor reductions run on per-parameter views, as in flat mode
+    states: list = field(default_factory=list)
+    t: int = 0
+    curve: list = field(default_factory=list)
+    failure: str | None = None
+
+    @classmethod
+    def compile(cls, prog, lr: float) -> "_Candidate":
+        spec = hyperparams.infer(prog)
+        compiled = CompiledProgram(prog, spec.bindings)
+        per_tensor = any(st.prim.reduces == "tensor" for st in compiled.steps)
+        return cls(compiled, dict(spec.defaults), lr, per_tensor)
+
+    def step(self, w: torch.Tensor, g: torch.Tensor, layout: "_Layout", lr: float):
+        """Run the program on one model's flat weights and gradient; returns (weight tensors,
+        updates, state tensors, new states) for the caller to subtract and copy."""
+        if not self.states:
+            self.states = [torch.zeros_like(w) for _ in self.compiled.program.state_names]
+        self.t += 1
+        if self.per_tensor:
+            ws, gs, states = layout.views(w), layout.views(g), [layout.views(s) for s in self.states]
+        else:
+            ws, gs, states = [w], [g], [[s] for s in self.states]
+        updates, new_states = self.compiled(ws, gs, states, lr, float(self.t), self.hyper, True)
+        return ws, updates, [x for s in states for x in s], [x for s in new_states for x in s]
+
+
+class _Layout:
+    """Where each parameter lives in a model's flat vector."""
+
+    def __init__(self, model: torch.nn.Module):
+        named = list(model.named_parameters())
+        self.params = [p for _, p in named]
+        self.names = [n for n, _ in named]
+        self.shapes = [p.shape for p in self.params]
+        self.sizes = [p.numel() for p in self.params]
+        self.numel = sum(self.sizes)
+
+    def flat(self) -> torch.Tensor:
+        return torch.cat([p.detach().reshape(-1) for p in self.params])
+
+    def views(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """Per-parameter views of flat vectors (..., N), shaped (..., *param.shape)."""
+        out, offset, lead = [], 0, flat.shape[:-1]
+        for shape, n in zip(self.shapes, self.sizes):
+            out.append(flat[..., offset:offset + n].view(*lead, *shape))
+            offset += n
+        return out
+
+
+class _Stack:
+    """The weights and gradients of the models in training, one row each, and the leaves that the
+    batched forward differentiates: views of the weight rows whose ``.grad`` are views of the
+    gradient rows, so that the backward accumulates into the zeroed buffer."""
+
+    def __init__(self, weights: torch.Tensor, layout: _Layout):
+        self.weights = weights
+        self.grads = torch.zeros_like(weights)
+        self.leaves = []
+        for w, g in zip(layout.views(weights), layout.views(self.grads)):
+            leaf = w.detach().requires_grad_()
+            leaf.grad = g
+            self.leaves.append(leaf)
+
+    def backward(self, batched_loss, xb, yb) -> torch.Tensor:
+        """One forward and backward of every row; returns the K losses."""
+        self.grads.zero_()
+        losses = batched_loss(self.leaves, xb, yb)
+        losses.sum().backward()
+        return losses.detach()
+
+
+def _train(task: Task, candidates: list[_Candidate], seed: int, limit: float, exact: bool) -> list:
+    """Per candidate: the metrics of ``Task.train``, why it failed, or ``_ONE_AT_A_TIME``."""
+    with torch_threads(1), torch.random.fork_rng(), warnings.catch_warnings():
+        # the leaves view rows of a (K, N) buffer: autograd warns that their strides are unusual;
+        # vmap warns when it falls back to a loop for an operation
+        warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout")
+        warnings.filterwarnings("ignore", message="There is a performance drop because we have not")
+        torch.manual_seed(seed)
+        model = task.make_model()
+        with torch.no_grad():
+            loss0 = task.metrics(model, task.data[2], task.data[3])["val_loss"]
+        layout = _Layout(model)
+        batched_loss = _batched_loss(task, model, layout)
+        active = list(range(len(candidates)))      # the candidate on each row
+        if not _batchable(task, model, layout, batched_loss, len(active), exact):
+            return [_ONE_AT_A_TIME] * len(candidates)
+        stack = _Stack(layout.flat().expand(len(active), layout.numel).clone(), layout)
+        start = time.perf_counter()
+        for step, (xb, yb) in enumerate(task.minibatches(seed)):
+            losses = stack.backward(batched_loss, xb, yb)
+            for k, value in zip(active, losses.tolist()):
+                c = candidates[k]
+                c.curve.append(value)
+                c.failure = c.failure or loss_failure(c.curve, loss0, step)
+            _update(candidates, active, stack, layout, lr_factor(step, task.steps))
+            if step % WEIGHT_CHECK_EVERY == WEIGHT_CHECK_EVERY - 1 or step == task.steps - 1:
+                _check_weights(candidates, active, stack, step)
+            if time.perf_counter() - start > limit:
+                for k in active:
+                    candidates[k].failure = candidates[k].failure or (
+                        f"time limit of {limit:.3g} s exceeded at step {step}")
+            rows = [row for row, k in enumerate(active) if candidates[k].failure is None]
+            if len(rows) < len(active):   # drop failed models: they would cost as much as the others
+                active = [active[row] for row in rows]
+                if not active:
+                    break
+                if not _batchable(task, model, layout, batched_loss, len(active), exact):
+                    for k in active:
+                        candidates[k].failure = _ONE_AT_A_TIME
+                    active = []
+                    break
+                stack = _Stack(stack.weights[rows].clone(), layout)
+        finals = dict(zip(active, stack.weights))
+        wall = time.perf_counter() - start
+        return [c.failure if c.failure is not None
+                else _metrics(task, model, layout, finals[k], c, loss0, wall / len(candidates))
+                for k, c in enumerate(candidates)]
+
+
+@torch.no_grad()
+def _update(candidates, active, stack: _Stack, layout: _Layout, factor: float) -> None:
+    """Each live candidate's program on its row; then, as ``FlatProgramOptimizer.step`` does,
+    w -= update and the states take their new values (one multi-tensor call for all rows)."""
+    weights, updates, olds, news = [], [], [], []
+    for row, k in enumerate(active):
+        c = candidates[k]
+        if c.failure is not None:
+            continue
+        try:
+            w, u, old, new = c.step(stack.weights[row], stack.grads[row], layout, c.lr * factor)
+        except Exception as exc:  # noqa: BLE001 - a candidate's arithmetic must not stop the batch
+            c.failure = f"exception during training: {type(exc).__name__}: {exc}"
+            continue
+        weights += w
+        updates += u
+        olds += old
+        news += new
+    if weights:
+        torch._foreach_sub_(weights, updates)
+    if olds:
+        torch._foreach_copy_(olds, news)
+
+
+@torch.no_grad()
+def _check_weights(candidates, active, stack: _Stack, step: int) -> None:
+    """``Task.train``'s check row by row: Python's ``max`` over the per-parameter maxima of |w|
+    (so that a NaN is caught exactly where ``Task.train`` catches it)."""
+    per_param = torch.stack([leaf.abs().flatten(1).amax(1) for leaf in stack.leaves], 1).tolist()
+    for row, k in enumerate(active):
+        c = candidates[k]
+        c.failure = c.failure or weight_failure(max(per_param[row]), step)
+
+
+@torch.no_grad()
+def _metrics(task: Task, model, layout: _Layout, weights, c: _Candidate, loss0: float, wall: float):
+    """``Task.train``'s final metrics, from the real model loaded with the candidate's weights."""
+    torch.nn.utils.vector_to_parameters(weights, layout.params)
+    metrics = task.metrics(model, task.data[2], task.data[3])
+    if not math.isfinite(metrics["val_loss"]):
+        return "non-finite validation loss"
+    metrics.update(train_loss=c.curve[-1], initial_val_loss=loss0,
+                   loss_curve=c.curve[:: max(1, len(c.curve) // 50)], steps=task.steps, wall_time=wall)
+    return metrics
+
+
+# -- the batched forward -----------------------------------------------------------------------
+
+def _batched_loss(task: Task, model: torch.nn.Module, layout: _Layout):
+    """(leaves, x, y) -> the K models' losses, with the products of ``_ExactProducts``."""
+    def loss(tensors, xb, yb):
+        return task.loss(functional_call(model, dict(zip(layout.names, tensors)), (xb,)), yb)
+
+    batched = vmap(loss, in_dims=(0, None, None))
+
+    def run(leaves, xb, yb):
+        with _ExactProducts():
+            return batched(leaves, xb, yb)
+    return run
+
+
+_BATCHING: dict[tuple, str] = {}   # (task setup, K) -> "exact", "inexact" or "unbatchable"
+
+
+def _batchable(task: Task, model, layout: _Layout, batched_loss, size: int, exact: bool) -> bool:
+    """Whether to train ``size`` models of ``task`` at once: vmap must run the model, and with
+    ``exact`` a batched step must give each model bit for bit the gradient that ``Task.train``
+    computes for it alone. Checked once per task setup and batch size, at random weights on the
+    first minibatch."""
+    setup = (type(task).__module__, type(task).__qualname__, task.size, repr(sorted(task.config.items())))
+    key = (setup, size)
+    if key not in _BATCHING:
+        _BATCHING[key] = _compare(task, model, layout, batched_loss, size)
+    return _BATCHING[key] == "exact" or (_BATCHING[key] == "inexact" and not exact)
+
+
+def _compare(task: Task, model, layout: _Layout, batched_loss, size: int) -> str:
+    """One batched step against ``size`` one-model steps, on the real model."""
+    xb, yb = next(task.minibatches(0))
+    base = layout.flat()
+    weights = base + 0.1 * torch.randn(size, layout.numel, generator=torch.Generator().manual_seed(1))
+    stack = _Stack(weights.clone(), layout)
+    try:
+        stack.backward(batched_loss, xb, yb)
+    except Exception:  # noqa: BLE001 - an operation without a batching rule, random layers, ...
+        return "unbatchable"
+    grad = torch.zeros(layout.numel)
+    same = True
+    for k in range(size):   # the one-model step, on flat buffers as FlatProgramOptimizer has them
+        grad.zero_()
+        for p, w, g in zip(layout.params, layout.views(weights[k].clone()), layout.views(grad)):
+            p.data, p.grad = w, g
+        task.loss(model(xb), yb).backward()
+        same = same and torch.equal(grad, stack.grads[k])
+    for p, w in zip(layout.params, layout.views(base)):
+        p.data, p.grad = w, None
+    return "exact" if same else "inexact"
+
+
+class _ExactProducts(TorchFunctionMode):
+    """Under vmap: ``F.linear`` by ``_BatchedLinear``, products with a vector operand by
+    ``_PerModel``, so that each model gets bit for bit its one-model result."""
+
+    PER_MODEL = {torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.Tensor.__rmatmul__,
+                 torch.mv, torch.Tensor.mv, torch.dot, torch.Tensor.dot}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is F.linear and not kwargs and args[0].dim() >= 2:
+            return _Linear.apply(*args)
+        if func in self.PER_MODEL and not kwargs and any(a.dim() == 1 for a in args):
+            if func is torch.Tensor.__rmatmul__:
+                func, args = torch.matmul, args[::-1]
+            return _PerModel.apply(func, *args)
+        return func(*args, **kwargs)
+
+
+def _to_front(t, dim, size):
+    return t.movedim(dim, 0) if dim is not None else t.expand(size, *t.shape)
+
+
+class _Linear(torch.autograd.Function):
+    """``F.linear`` whose vmap rule is ``_BatchedLinear`` (only ever run under vmap)."""
+
+    @staticmethod
+    def forward(x, weight, bias=None):
+        return F.linear(x, weight, bias)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError("_Linear is differentiated through its batched form only")
+
+    @staticmethod
+    def vmap(info, in_dims, x, weight, bias=None):
+        k = info.batch_size
+        x, weight = _to_front(x, in_dims[0], k), _to_front(weight, in_dims[1], k)
+        bias = _to_front(bias, in_dims[2], k) if bias is not None else None
+        out = _BatchedLinear.apply(x.reshape(k, -1, x.shape[-1]), weight, bias)
+        return out.view(*x.shape[:-1], weight.shape[1]), 0
+
+
+class _BatchedLinear(torch.autograd.Function):
+    """K linear layers: x (K, M, in), weight (K, out, in), bias (K, out) -> (K, M, out), with the
+    operand order of the one-model kernels: ``F.linear`` runs ``addmm(b, x, W.t())`` and its
+    backward ``grad @ W``, ``grad.t() @ x`` and ``grad.sum(0)``. With one output ``addmm`` runs as
+    a matrix-vector product, matched by ``W @ x.t()``."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        if weight.shape[1] == 1:
+            out = torch.bmm(weight, x.transpose(1, 2)).transpose(1, 2)
+            return out if bias is None else out + bias.unsqueeze(1)
+        if bias is None:
+            return torch.bmm(x, weight.transpose(1, 2))
+        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        return (torch.bmm(grad, weight) if need_x else None,
+                torch.bmm(grad.transpose(1, 2), x) if need_w else None,
+                grad.sum(1) if need_b else None)
+
+
+class _PerModel(torch.autograd.Function):
+    """A product with a vector operand (``func`` is matmul, mv or dot), batched exactly: dot
+    products by ``_BatchedDot``, a shared matrix times a vector per model by ``_BatchedMV``, any
+    other model by model (``_Loop``)."""
+
+    @staticmethod
+    def forward(func, *args):
+        return func(*args)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError("_PerModel is differentiated through its batched form only")
+
+    @staticmethod
+    def vmap(info, in_dims, func, *args):
+        size, dims = info.batch_size, in_dims[1:]
+        ranks = [a.dim() - (d is not None) for a, d in zip(args, dims)]
+        if ranks == [1, 1]:
+            return _BatchedDot.apply(*[_to_front(a, d, size) for a, d in zip(args, dims)]), 0
+        if ranks == [2, 1] and dims[0] is None and dims[1] is not None:
+            return _BatchedMV.apply(args[0], args[1].movedim(dims[1], 0)), 0
+        return _Loop.apply(func, size, dims, *args), 0
+
+
+class _BatchedDot(torch.autograd.Function):
+    """K dot products (K, n) . (K, n) -> (K,): the one-model ``dot`` row by row; its backward is
+    elementwise (grad * other), exact batched."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return torch.stack([torch.dot(x, y) for x, y in zip(a, b)])
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        grad = grad.unsqueeze(1)
+        return grad * b if need_a else None, grad * a if need_b else None
+
+
+class _BatchedMV(torch.autograd.Function):
+    """A matrix A shared by K models times one vector each: (m, n), (K, n) -> (K, m). The one-model
+    ``mv`` and its backward ``A.t().mv(grad)`` sum like ``bmm`` with the vector as a row on the left
+    of ``A.t()`` and with ``A.t()`` on the left of the grad as a column, respectively (on MKL;
+    ``_batchable`` checks it per task)."""
+
+    @staticmethod
+    def forward(ctx, matrix, vectors):
+        ctx.save_for_backward(matrix)
+        k = vectors.shape[0]
+        return torch.bmm(vectors.unsqueeze(1), matrix.t().expand(k, *matrix.t().shape)).squeeze(1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (matrix,) = ctx.saved_tensors
+        if ctx.needs_input_grad[0]:
+            raise RuntimeError("a matrix shared by all models needs a gradient")
+        k = grad.shape[0]
+        return None, torch.bmm(matrix.t().expand(k, *matrix.t().shape), grad.unsqueeze(2)).squeeze(2)
+
+
+class _Loop(torch.autograd.Function):
+    """``func`` for K models one at a time, forward and backward: the one-model kernels exactly."""
+
+    @staticmethod
+    def forward(ctx, func, size, dims, *args):
+        ctx.graphs = []
+        outs = []
+        for k in range(size):
+            inputs = [a.select(d, k).clone().requires_grad_(need) if d is not None else a
+                      for a, d, need in zip(args, dims, ctx.needs_input_grad[3:])]
+            with torch.enable_grad():
+                out = func(*inputs)
+            ctx.graphs.append((inputs, out))
+            outs.append(out.detach())
+        ctx.dims = dims
+        return torch.stack(outs)
+
+    @staticmethod
+    def backward(ctx, grad):
+        needs = ctx.needs_input_grad[3:]
+        if any(need and d is None for need, d in zip(needs, ctx.dims)):
+            raise RuntimeError("a tensor shared by all models needs a gradient")
+        grads = [[] for _ in needs]
+        for k, (inputs, out) in enumerate(ctx.graphs):
+            wanted = [i for i, need in enumerate(needs) if need]
+            for i, g in zip(wanted, torch.autograd.grad(out, [inputs[i] for i in wanted], grad[k])):
+                grads[i].append(g)
+        return (None, None, None, *[torch.stack(g, d) if g else None for g, d in zip(grads, ctx.dims)])
