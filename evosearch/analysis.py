@@ -12,6 +12,7 @@ import hashlib
 import keyword
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 import primitives
 from primitives import SCALAR, TENSOR
@@ -110,6 +111,7 @@ class Dataflow:
     returns: tuple[tuple, ...]
 
 
+@lru_cache(maxsize=4096)
 def dataflow(prog: Program) -> Dataflow:
     env = {name: ("in", name) for name in prog.inputs}
     reads = []
@@ -134,6 +136,7 @@ def _reach(prog: Program, flow: Dataflow, roots: list[tuple], across_steps: bool
     return seen
 
 
+@lru_cache(maxsize=4096)
 def live_statements(prog: Program) -> tuple[int, ...]:
     """Indices of the statements that can affect the update, at this step or any later one.
     Dead: statements whose value never reaches an output, values overwritten before they are read,
@@ -143,12 +146,14 @@ def live_statements(prog: Program) -> tuple[int, ...]:
     return tuple(i for i in range(len(prog.statements)) if ("s", i) in seen)
 
 
+@lru_cache(maxsize=4096)
 def live_states(prog: Program) -> tuple[str, ...]:
     flow = dataflow(prog)
     seen = _reach(prog, flow, [flow.returns[0]], across_steps=True)
     return tuple(s for s in prog.state_names if ("in", s) in seen)
 
 
+@lru_cache(maxsize=4096)
 def needed_statements(prog: Program) -> tuple[int, ...]:
     """Statements needed to compute every output of one step (what an executor must run)."""
     flow = dataflow(prog)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from .analysis import canonical_hash, check, pruning_reason
 from .errors import ProgramError
@@ -30,12 +31,16 @@ class Candidate:
     parent_id: int | None
     mutation: str
     canonical_hash: str
-    fingerprint: str
+    fingerprint: str          # "" for a child served by its canonical hash (never computed)
 
-    def to_dict(self) -> dict:
+    @cached_property
+    def _dict(self) -> dict:
         return {"id": self.id, "program": self.program.to_dict(), "parent_id": self.parent_id,
                 "mutation": self.mutation, "canonical_hash": self.canonical_hash,
                 "fingerprint": self.fingerprint}
+
+    def to_dict(self) -> dict:
+        return self._dict
 
     @staticmethod
     def from_dict(d: dict) -> "Candidate":
@@ -104,8 +109,9 @@ class RegularizedEvolution:
         self._warm_asked = False
 
     # -- helpers ----------------------------------------------------------------------------
-    def _candidate(self, prog: Program, parent: int | None, mutation: str) -> Candidate:
-        c = Candidate(self.next_id, prog, parent, mutation, canonical_hash(prog), fingerprint(prog))
+    def _candidate(self, prog: Program, parent: int | None, mutation: str, with_fingerprint=True) -> Candidate:
+        c = Candidate(self.next_id, prog, parent, mutation, canonical_hash(prog),
+                      fingerprint(prog) if with_fingerprint else "")
         self.next_id += 1
         return c
 
@@ -121,13 +127,13 @@ class RegularizedEvolution:
     def _cached(self, c: Candidate) -> tuple[float, int, str] | None:
         if c.canonical_hash in self.hash_cache:
             return (*self.hash_cache[c.canonical_hash], "canonical hash")
-        if c.fingerprint in self.fp_cache:
+        if c.fingerprint and c.fingerprint in self.fp_cache:
             return (*self.fp_cache[c.fingerprint], "fingerprint")
         return None
 
     def _in_flight(self, c: Candidate) -> int | None:
         for p in self.pending.values():
-            if p.canonical_hash == c.canonical_hash or p.fingerprint == c.fingerprint:
+            if p.canonical_hash == c.canonical_hash or (c.fingerprint and p.fingerprint == c.fingerprint):
                 return p.id
         return None
 
@@ -171,7 +177,11 @@ class RegularizedEvolution:
                 break
             if child_prog is None:
                 continue
-            child = self._candidate(child_prog, parent.candidate.id, how)
+            # The fingerprint (a few hundred microseconds) is only computed when the canonical
+            # hash (cheaper) has not been seen.
+            child = self._candidate(child_prog, parent.candidate.id, how, with_fingerprint=False)
+            if child.canonical_hash not in self.hash_cache:
+                child = replace(child, fingerprint=fingerprint(child_prog))
             hit = self._cached(child)
             if hit is not None:
                 fitness, source, reason = hit

@@ -21,6 +21,8 @@ from .evolution import RegularizedEvolution
 from .program import Program
 from .store import RunStore
 
+COMMIT_INTERVAL = 0.5   # seconds between commits of results and snapshot
+
 
 @dataclass
 class SearchOutcome:
@@ -111,6 +113,10 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
             stop["why"] = "interrupted"
         old_handler = signal.signal(signal.SIGINT, on_signal)
         best_seen = evo.best.fitness if evo.best else None
+        done: list = []
+        held: list = []
+        late_large: dict[int, float] = {}
+        last_commit = 0.0
         try:
             while True:
                 elapsed = previous_elapsed + time.time() - start
@@ -132,7 +138,7 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
                 by_id = {}
                 for r in results:
                     if r.size != "proxy":          # funnel: a meta-validation score, not a fitness
-                        store.set_large_fitness(r.candidate_id, r.fitness)
+                        late_large[r.candidate_id] = r.fitness   # written once the candidate is
                         continue
                     candidate = evo.pending[r.candidate_id]
                     evo.tell(r.candidate_id, r.fitness)
@@ -143,15 +149,25 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
                     if cfg.funnel and r.failure is None and warm_fitness is not None and (
                             candidate.id == evo.warm_start.id or r.fitness > warm_fitness + cfg.funnel_margin):
                         executor.submit([candidate], size="large")
-                if any(r.size != "proxy" for r in results) or describer.fresh():
-                    store.put_descriptions(describer.known)
-                    store.write_hall_of_fame(cfg.hall_of_fame, describe)
+                # Commit (finished candidates + a snapshot, one transaction) at most every
+                # COMMIT_INTERVAL seconds: a snapshot serialises the whole population. A driver
+                # killed in between loses only those seconds of results, which resume re-evaluates.
+                done.extend(by_id.values())
                 hits = evo.take_cache_hits()
-                if by_id or hits:
-                    store.set_meta("elapsed", previous_elapsed + time.time() - start)
-                    store.commit_step(list(by_id.values()), hits, evo.snapshot())
-                    if evo.best and (best_seen is None or evo.best.fitness > best_seen):
-                        best_seen = evo.best.fitness
+                held.extend(hits)
+                if time.time() - last_commit >= COMMIT_INTERVAL:
+                    if done or held:
+                        store.set_meta("elapsed", previous_elapsed + time.time() - start)
+                        store.commit_step(done, held, evo.snapshot())
+                        done, held = [], []
+                    last_commit = time.time()
+                    applied = [c for c in late_large if store.set_large_fitness(c, late_large[c])]
+                    for cid in applied:
+                        del late_large[cid]
+                    improved = evo.best is not None and (best_seen is None or evo.best.fitness > best_seen)
+                    if improved or applied or describer.fresh():
+                        best_seen = evo.best.fitness if evo.best else None
+                        store.put_descriptions(describer.known)
                         store.write_hall_of_fame(cfg.hall_of_fame, describe)
                 if progress:
                     progress.update(evo, executor, previous_elapsed + time.time() - start)
@@ -160,7 +176,9 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
         finally:
             signal.signal(signal.SIGINT, old_handler)
             store.set_meta("elapsed", previous_elapsed + time.time() - start)
-            store.commit_step([], evo.take_cache_hits(), evo.snapshot())
+            store.commit_step(done, held + evo.take_cache_hits(), evo.snapshot())
+            for cid, value in late_large.items():
+                store.set_large_fitness(cid, value)
             store.write_hall_of_fame(cfg.hall_of_fame, describe)     # queues the last descriptions
             describer.finish()
             store.put_descriptions(describer.known)

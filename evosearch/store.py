@@ -128,8 +128,10 @@ class RunStore:
         self.db.executemany("INSERT OR REPLACE INTO descriptions VALUES (?, ?)",
                             [(h, json.dumps(d)) for h, d in described.items()])
 
-    def set_large_fitness(self, candidate_id: int, value: float) -> None:
-        self.db.execute("UPDATE candidates SET large_fitness = ? WHERE id = ?", (value, candidate_id))
+    def set_large_fitness(self, candidate_id: int, value: float) -> bool:
+        """False when the candidate is not recorded (yet)."""
+        cur = self.db.execute("UPDATE candidates SET large_fitness = ? WHERE id = ?", (value, candidate_id))
+        return cur.rowcount > 0
 
     def funnel_missing(self, threshold: float) -> list[tuple[int, str]]:
         """Evaluated candidates above ``threshold`` that have no large-size score yet."""
