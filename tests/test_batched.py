@@ -25,7 +25,7 @@ PROGRAMS = [("adamw", 10.0), ("lion", 1e-3), ("signum", 1e-2), ("sgd_momentum", 
 # Ways to break down, each of which must fail alone: ascending the gradient (the loss diverges), weights
 # that jump to 1e29 (the loss is no longer finite), weights set to 2e4 by the update of step 9 (t = 10,
 # where t ** 60 * 1e-60 reaches 1), which only the check of the weights after that step sees.
-ASCENT = Program.parse("def train(w, g, lr):\n    update = g * -1000.0\n    return update\n")
+ASCENT = Program.parse("def train(w, g, lr):\n    update = g * -1.0\n    return update\n")
 JUMP = Program.parse("def train(w, g, lr):\n    update = w * -1e30\n    return update\n")
 BLOW_UP = Program.parse("def train(w, g, lr, t):\n    s = power(t, 60.0)\n    s = s * 1e-60\n"
                         "    d = w - 20000.0\n    update = d * s\n    return update\n")
