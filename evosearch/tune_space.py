@@ -10,7 +10,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from . import hyperparams
-from .analysis import dataflow, needed_statements, reads_input
+from primitives import SCALAR
+
+from .analysis import dataflow, kinds, needed_statements, reads_input
 from .program import LR, Const, Program, Statement, Var, const
 
 TUNABLE = ("lr", "weight_decay", "betas")
@@ -112,8 +114,20 @@ class SearchSpace:
 
 
 def scales_lr(prog: Program) -> bool:
-    """Does the program multiply its ``lr`` input by a literal itself (the warm start's ``lr * 0.001``)?"""
-    return _lr_scale_statement(prog) is not None
+    """Does the program scale its ``lr`` input by a literal itself: the warm start's ``lr * 0.001``,
+    or any chain of scalar statements from ``lr`` that multiplies or divides by a literal (a searched
+    program may have ``lr = sqrt(lr); lr = lr * 0.0007``)? Such programs were scored at lr 1."""
+    if _lr_scale_statement(prog) is not None:
+        return True
+    envs, flow = kinds(prog), dataflow(prog)
+    from_lr = {("in", LR)}
+    for i in needed_statements(prog):
+        s = prog.statements[i]
+        if any(d in from_lr for d in flow.reads[i]) and envs[i + 1][s.target] == SCALAR:
+            from_lr.add(("s", i))
+            if s.op in ("multiply", "divide") and any(isinstance(a, Const) and not a.name for a in s.args):
+                return True
+    return False
 
 
 def _lr_scale_statement(prog: Program) -> tuple[int, int] | None:

@@ -41,6 +41,14 @@ def _train(task, prog, setting: Setting, seed: int = 0) -> dict:
 
 # -- the search space ------------------------------------------------------------------------------
 
+def test_a_searched_lr_chain_counts_as_the_programs_own_scale():
+    # A quickstart search found `lr = sqrt(lr); lr = lr * 0.000719`: scored at lr 1, so tuned around 1.
+    found = Program.parse(str(ADAMW).replace("    lr = lr * 0.001\n", "    lr = sqrt(lr)\n    lr = lr * 0.000719\n"))
+    assert scales_lr(found) and search_space(found).default.lr == 1.0
+    # ... but a chain through the tensors (the update itself times lr) is not a scale of lr.
+    assert not scales_lr(Program.parse("def train(w, g, lr):\n    u = g * lr\n    u = u * 0.5\n    return u\n"))
+
+
 def test_search_space_of_lion_and_of_the_warm_start():
     lion, adamw = search_space(LION), search_space(ADAMW)
     assert not scales_lr(LION) and scales_lr(ADAMW)
