@@ -1,0 +1,58 @@
+"""Smoke tests for the experiment scripts (tiny budgets): each must run end to end and write its
+report, so that the long runs behind experiments/results/ can be rerun by anyone."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from evosearch.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ROOT / "experiments"
+
+
+@pytest.fixture(autouse=True)
+def _cache(evosearch_cache):
+    yield
+
+
+def run(*args, timeout=600):
+    proc = subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_the_shipped_configs_load():
+    for path in EXPERIMENTS.glob("*.toml"):
+        cfg = load_config(path)
+        assert cfg.tasks and cfg.warm_start == "adamw"
+
+
+def test_lion_rediscovery_smoke(tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text('[search]\nwarm_start = "adamw"\npopulation_size = 4\ntournament_size = 2\n'
+                      '[tasks]\nnames = ["quadratic"]\n[funnel]\nenabled = true\n')
+    report = tmp_path / "report.md"
+    out = run(EXPERIMENTS / "lion_rediscovery.py", config, "--seeds", 0, "--max-evals", 4,
+              "--time-per-seed", 120, "--in-process", "--out", tmp_path / "runs", "--report", report,
+              "--held-out", "heavy_tail")
+    assert "lion_family_found: " in out
+    text = report.read_text()
+    assert "## Seed 0" in text and "lion_family_found: " in text and "random search" in text
+    assert (tmp_path / "lion_rediscovery.png").exists()
+    results = json.loads(report.with_suffix(".json").read_text())
+    assert results["seeds"]["0"]["evaluations"] == 4
+    assert results["seeds"]["0"]["best_large_fitness"] is not None       # the funnel score
+    assert set(results["seeds"]["0"]["held_out"]) == {"heavy_tail"}
+
+
+def test_lion_vs_adamw_dry_run(tmp_path):
+    out = run(EXPERIMENTS / "lion_vs_adamw.py", "--tasks", "quadratic", "--batch-sizes", "16",
+              "--steps-multipliers", "1", "--dry-run", "--out", tmp_path / "study")
+    assert "estimate" in out.lower() or "minutes" in out.lower()
