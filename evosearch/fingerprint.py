@@ -15,10 +15,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from primitives._guards import finite
-
-from .analysis import live_states, needed_statements
-from .program import GRAD, LR, STEP, WEIGHT, Const, Program
+from .analysis import live_states
+from .numpy_exec import numpy_step
+from .program import GRAD, LR, STEP, WEIGHT, Program
 
 STEPS = 4
 SIZES = (7, 3)
@@ -26,7 +25,6 @@ MANTISSA_BITS = 22  # ~6.6 significant digits
 
 
 _TOTAL = sum(SIZES)
-_CUTS = list(np.cumsum(SIZES)[:-1])
 
 
 @lru_cache(maxsize=1)
@@ -43,30 +41,16 @@ def run_numpy(prog: Program, steps: int = STEPS):
     update and the new value of each state, each a flat array over both parameter tensors (a value
     that is one number per tensor is broadcast over that tensor's segment)."""
     w0, grads, lrs = _inputs()
-    order = needed_statements(prog)
     w = w0
     states = {name: np.zeros(_TOTAL) for name in prog.state_names}
     updates, history = [], []
-    with np.errstate(all="ignore"):
-        for k in range(steps):
-            env = {WEIGHT: w, GRAD: grads[k % STEPS], LR: np.float64(lrs[k % STEPS]),
-                   STEP: np.float64(k + 1), **states}
-            for i in order:
-                s = prog.statements[i]
-                prim = s.primitive
-                args = [np.float64(a.value) if isinstance(a, Const) else env[a.name] for a in s.args]
-                if prim.reduces is not None:
-                    parts = prim.numpy(*[np.split(np.broadcast_to(a, (_TOTAL,)), _CUTS) for a in args])
-                    out = np.concatenate([np.broadcast_to(p, (n,)) for p, n in zip(parts, SIZES)])
-                else:
-                    out = prim.numpy(*args)
-                env[s.target] = out
-            update = finite(np.broadcast_to(env[prog.outputs[0]], (_TOTAL,)))
-            states = {name: finite(np.broadcast_to(env[out], (_TOTAL,)))
-                      for name, out in zip(prog.state_names, prog.outputs[1:])}
-            w = w - update
-            updates.append(update)
-            history.append(states)
+    for k in range(steps):
+        env = {WEIGHT: w, GRAD: grads[k % STEPS], LR: np.float64(lrs[k % STEPS]),
+               STEP: np.float64(k + 1), **states}
+        update, states = numpy_step(prog, env, SIZES)
+        w = w - update
+        updates.append(update)
+        history.append(states)
     return updates, history
 
 

@@ -11,8 +11,8 @@ import numpy as np
 
 from primitives._guards import finite
 
-from .analysis import needed_statements
-from .program import GRAD, LR, STEP, WEIGHT, Const, Program
+from .numpy_exec import numpy_step
+from .program import GRAD, LR, STEP, WEIGHT, Program
 
 
 _UNGUARDED = {"divide": lambda x, y: finite(x / y), "reciprocal": lambda x: finite(1.0 / x)}
@@ -23,31 +23,17 @@ def trajectory(prog: Program, seed: int, steps: int = 30, sizes=(6, 4), guards: 
     Parameters are two tensors of the given sizes, concatenated (per-tensor reductions see each)."""
     rng = np.random.default_rng(seed)
     total = sum(sizes)
-    cuts = list(np.cumsum(sizes)[:-1])
     a = rng.standard_normal((total, total)) / np.sqrt(total)
     a = a @ a.T + 0.1 * np.eye(total)
     w = rng.standard_normal(total)
     states = {s: np.zeros(total) for s in prog.state_names}
-    order = needed_statements(prog)
     out = []
     with np.errstate(all="ignore"):
         for k in range(steps):
             g = a @ w + 0.3 * rng.standard_normal(total)
             lr = 0.05 * (0.5 + 0.5 * np.cos(np.pi * k / steps)) + 0.005
             env = {WEIGHT: w, GRAD: g, LR: np.float64(lr), STEP: np.float64(k + 1), **states}
-            for i in order:
-                s = prog.statements[i]
-                prim = s.primitive
-                args = [np.float64(x.value) if isinstance(x, Const) else env[x.name] for x in s.args]
-                if prim.reduces is not None:
-                    parts = prim.numpy(*[np.split(np.broadcast_to(x, (total,)), cuts) for x in args])
-                    env[s.target] = np.concatenate([np.broadcast_to(p, (n,)) for p, n in zip(parts, sizes)])
-                else:
-                    fn = prim.numpy if guards else _UNGUARDED.get(prim.name, prim.numpy)
-                    env[s.target] = fn(*args)
-            u = finite(np.broadcast_to(env[prog.outputs[0]], (total,)).astype(np.float64))
-            states = {n: finite(np.broadcast_to(env[o], (total,)).astype(np.float64))
-                      for n, o in zip(prog.state_names, prog.outputs[1:])}
+            u, states = numpy_step(prog, env, tuple(sizes), None if guards else _UNGUARDED)
             w = w - u
             out.append(u)
     return np.array(out)
