@@ -4,7 +4,7 @@
 2. the driver's own cost per evaluation (ask, tell, snapshot, SQLite commit, hall of fame) with an
    executor that answers at once, relative to the mean training time of one evaluation.
 
-    python experiments/bench_search.py [--evals 60] [--task digits_mlp]
+    python experiments/bench_search.py [--evals 100] [--tasks digits_mlp large_batch] [--batch-size 2]
 """
 
 from __future__ import annotations
@@ -72,24 +72,26 @@ class InstantExecutor:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--evals", type=int, default=60)
-    ap.add_argument("--task", default="digits_mlp")
+    ap.add_argument("--tasks", nargs="+", default=["digits_mlp", "large_batch"],
+                    help="the suite (default: the quickstart's)")
+    ap.add_argument("--batch-size", type=int, default=2, help="candidates per actor call (config default 2)")
     ap.add_argument("--warmup", type=int, default=10, help="evaluations before timing starts")
     args = ap.parse_args(argv)
     import ray
     from evosearch.executor import init_ray
     init_ray(num_cpus=2)
     base = SearchConfig(warm_start="adamw", max_evals=args.evals, population_size=20, tournament_size=4,
-                        tasks=(args.task,), batch_size=1)
+                        tasks=tuple(args.tasks), batch_size=args.batch_size)
     rates = {}
     for workers in (1, 2, 1, 2):       # interleaved, so that drifting machine load hits both
         with tempfile.TemporaryDirectory() as d:
-            cfg = replace(base, workers=workers, seed=workers, max_evals=args.evals + args.warmup)
+            cfg = replace(base, workers=workers, seed=0, max_evals=args.evals + args.warmup)
             meter = SteadyRate(args.warmup)
             run_search(cfg, d, progress=meter)
             rates.setdefault(workers, []).append(meter.rate())
     r1, r2 = (sum(rates[w]) / len(rates[w]) for w in (1, 2))
-    print(f"{args.task}: {args.evals} timed evaluations per run (after {args.warmup}), "
-          f"runs interleaved 1,2,1,2 workers")
+    print(f"suite {'+'.join(args.tasks)}, batch size {args.batch_size}: {args.evals} timed evaluations "
+          f"per run (after {args.warmup}), runs interleaved 1,2,1,2 workers")
     print(f"  1 worker : {r1:.2f} evaluations/s   (runs: {', '.join(f'{x:.2f}' for x in rates[1])})")
     print(f"  2 workers: {r2:.2f} evaluations/s   (runs: {', '.join(f'{x:.2f}' for x in rates[2])})")
     print(f"  speed-up 2 vs 1 workers: {r2 / r1:.2f}x (goal >= 1.7x)")
