@@ -21,7 +21,6 @@ class ProgramOptimizer(torch.optim.Optimizer):
 
     program: Program
     _compiled: CompiledProgram
-    _hyper_names: tuple[str, ...] = ()
 
     def __init__(self, params, lr: float = 1e-3, *, foreach: bool | None = None, **hyper):
         spec_defaults = type(self)._spec.defaults
@@ -49,7 +48,7 @@ class ProgramOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        prog, states_names = self.program, self.program.state_names
+        states_names = self.program.state_names
         for group in self.param_groups:
             by_step: dict[int, list[torch.Tensor]] = {}
             for p in group["params"]:

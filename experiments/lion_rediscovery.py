@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -176,7 +175,7 @@ def report(results: dict, figures: list[str], command: str) -> str:
                   f"{r['seconds']:.0f} s. Best proxy fitness {r['best_fitness']}, meta-validation "
                   f"{r['best_large_fitness']}.", "",
                   f"Family: {r['family'] or 'none'} {json.dumps(r['constants'])}.",
-                  f"First Lion-family program in the hall of fame: "
+                  "First Lion-family program in the hall of fame: "
                   + (f"after {r['first_lion'][0]} evaluations, {r['first_lion'][1]:.0f} s" if r["first_lion"] else "never"),
                   "", "Best program (raw):", "```python", (r["best"] or "").rstrip(), "```",
                   "Simplified:", "```python", (r["simplified"] or "").rstrip(), "```"]

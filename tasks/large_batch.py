@@ -4,7 +4,6 @@ as scikit-learn's make_classification), an MLP trained with batches of 1,024 for
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from . import register
 from .base import Task

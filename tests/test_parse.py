@@ -602,7 +602,6 @@ def valid_programs(draw):
                            and draw(st.booleans()) else x for x, a in zip(written, args))
             rhs = f"{left} {INFIX[op]}  {right}" if draw(st.booleans()) else f"{left} {INFIX[op]} {right}"
         elif op == "negative":
-            a = args[0]
             # `-1.5` is negative(1.5); a negative literal needs `-(-1.5)`
             rhs = f"-({written[0]})" if written[0].startswith("-") else f"-{written[0]}"
         else:
