@@ -45,6 +45,7 @@ class SearchConfig:
     # [funnel]
     funnel: bool = False             # re-score candidates that beat the warm start on the large tasks
     funnel_margin: float = 0.0       # ... by more than this
+    funnel_new_best: bool = False    # ... and only when they also beat every proxy fitness before them
 
     def evolution(self) -> EvolutionConfig:
         return EvolutionConfig(self.population_size, self.tournament_size, self.restart_patience,
@@ -76,7 +77,7 @@ SECTIONS = {
     "tasks": {"names": "tasks", "size": "task_size", "seeds": "task_seeds", "lr": "lr",
               "time_limit": "eval_time_limit"},
     "executor": {"workers", "batch_size", "address", "in_process"},
-    "funnel": {"enabled": "funnel", "margin": "funnel_margin"},
+    "funnel": {"enabled": "funnel", "margin": "funnel_margin", "new_best_only": "funnel_new_best"},
 }
 
 

@@ -9,6 +9,7 @@ happens here; evolution, mutation and analysis stay pure.
 from __future__ import annotations
 
 import json
+import math
 import signal
 import time
 from dataclasses import dataclass, replace
@@ -97,7 +98,7 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
             executor.submit(list(evo.pending.values()))      # evaluations lost with the old driver
         warm_fitness = store.get_meta("warm_start_fitness")
         if cfg.funnel and warm_fitness is not None:          # funnel evaluations lost with it
-            lost = store.funnel_missing(warm_fitness + cfg.funnel_margin)
+            lost = store.funnel_missing(warm_fitness + cfg.funnel_margin, cfg.funnel_new_best)
             from .evolution import Candidate
             executor.submit([Candidate(i, Program.parse(t), None, "", "", "") for i, t in lost], size="large")
         previous_elapsed = store.get_meta("elapsed", 0.0)
@@ -113,6 +114,7 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
             stop["why"] = "interrupted"
         old_handler = signal.signal(signal.SIGINT, on_signal)
         best_seen = evo.best.fitness if evo.best else None
+        best_proxy = evo.best.fitness if evo.best else -math.inf      # funnel new_best_only
         done: list = []
         held: list = []
         late_large: dict[int, float] = {}
@@ -147,8 +149,10 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
                         warm_fitness = r.fitness
                         store.set_meta("warm_start_fitness", r.fitness)
                     if cfg.funnel and r.failure is None and warm_fitness is not None and (
-                            candidate.id == evo.warm_start.id or r.fitness > warm_fitness + cfg.funnel_margin):
+                            candidate.id == evo.warm_start.id or (r.fitness > warm_fitness + cfg.funnel_margin
+                                                                  and not (cfg.funnel_new_best and r.fitness <= best_proxy))):
                         executor.submit([candidate], size="large")
+                    best_proxy = max(best_proxy, r.fitness)
                 # Commit (finished candidates + a snapshot, one transaction) at most every
                 # COMMIT_INTERVAL seconds: a snapshot serialises the whole population. A driver
                 # killed in between loses only those seconds of results, which resume re-evaluates.

@@ -13,6 +13,7 @@ without recording any candidate twice.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import time
@@ -133,11 +134,17 @@ class RunStore:
         cur = self.db.execute("UPDATE candidates SET large_fitness = ? WHERE id = ?", (value, candidate_id))
         return cur.rowcount > 0
 
-    def funnel_missing(self, threshold: float) -> list[tuple[int, str]]:
-        """Evaluated candidates above ``threshold`` that have no large-size score yet."""
-        return self.db.execute("SELECT id, program FROM candidates WHERE status = 'evaluated' AND "
-                               "failure IS NULL AND fitness > ? AND large_fitness IS NULL ORDER BY id",
-                               (threshold,)).fetchall()
+    def funnel_missing(self, threshold: float, new_best_only: bool = False) -> list[tuple[int, str]]:
+        """Evaluated candidates above ``threshold`` that have no large-size score yet; with
+        ``new_best_only``, only those whose proxy fitness beat every evaluated one before them."""
+        rows = self.db.execute("SELECT id, program, fitness, failure IS NULL AND large_fitness IS NULL "
+                               "FROM candidates WHERE status = 'evaluated' ORDER BY id").fetchall()
+        out, best = [], -math.inf
+        for cid, text, fitness, missing in rows:
+            if missing and fitness > threshold and (not new_best_only or fitness > best):
+                out.append((cid, text))
+            best = max(best, fitness)
+        return out
 
     # -- reading ----------------------------------------------------------------------------
     def last_snapshot(self) -> dict | None:

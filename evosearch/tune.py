@@ -72,7 +72,7 @@ class TrainingRun:
         self.optimizer = cls(self.model.parameters(), lr=setting.lr, **setting.hyper)
         self.generator = torch.Generator().manual_seed(seed + 7919)
         self.step = 0
-        self.recent: list[float] = []      # the last 10 training losses (divergence check)
+        self.recent: list[float] = []      # the last training losses (divergence check)
         self.failure: str | None = None
 
     def advance(self, steps: int) -> None:
@@ -92,7 +92,7 @@ class TrainingRun:
 
     def _train(self, end: int) -> None:
         from tasks import TrainingFailure
-        from tasks.base import lr_factor
+        from tasks.base import DIVERGENCE_WINDOW, loss_failure, lr_factor, weight_failure
         task, opt, model = self.task, self.optimizer, self.model
         x_train, y_train, _, _ = task.data
         n, total = len(x_train), task.steps
@@ -105,18 +105,18 @@ class TrainingRun:
             opt.zero_grad()
             loss = task.loss(model(xb), yb)
             value = float(loss.detach())
-            if not math.isfinite(value):
-                raise TrainingFailure(f"non-finite training loss at step {step}")
-            self.recent = (self.recent + [value])[-10:]
-            if sorted(self.recent)[len(self.recent) // 2] > 10.0 * max(self.initial_loss, 1e-3) + 10.0:
-                raise TrainingFailure(f"training loss diverged at step {step}")
+            self.recent = (self.recent + [value])[-DIVERGENCE_WINDOW:]
+            failure = loss_failure(self.recent, self.initial_loss, step)
+            if failure:
+                raise TrainingFailure(failure)
             loss.backward()
             opt.step()
             if step % 10 == 9 or step == total - 1:
                 with torch.no_grad():
                     biggest = max(float(p.detach().abs().max()) for p in model.parameters())
-                if not math.isfinite(biggest) or biggest > 1e4:
-                    raise TrainingFailure(f"parameters blew up at step {step}")
+                failure = weight_failure(biggest, step)
+                if failure:
+                    raise TrainingFailure(failure)
 
     def val_loss(self) -> float:
         if self.failure is not None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -83,13 +82,12 @@ def run_all(args) -> dict:
     used = set(base.tasks)
     held = [n for n in (args.held_out or tasks.names()) if n not in used]
     results = {"config": str(args.config), "suite": list(base.tasks), "held_out": held, "seeds": {},
-               "baselines": {}}
+               "baselines": {}, "time_per_seed": args.time_per_seed}
     out = Path(args.out)
     for seed in args.seeds:
         folder = out / f"seed{seed}"
         cfg = replace(base, seed=seed, time_limit=args.time_per_seed,
                       max_evals=args.max_evals or base.max_evals, in_process=args.in_process)
-        t0 = time.time()
         outcome = run_search(cfg, folder, resume=(folder / "run.sqlite").exists())
         store = RunStore(folder)
         try:
@@ -108,7 +106,7 @@ def run_all(args) -> dict:
         fam = identify(small) if small else None
         results["seeds"][seed] = {
             "evaluations": outcome.evaluations, "cache_hits": outcome.cache_hits,
-            "pruned": outcome.rejected, "seconds": time.time() - t0,
+            "pruned": outcome.rejected, "seconds": outcome.seconds,
             "best_fitness": hof[0]["fitness"] if hof else None,
             "best_large_fitness": hof[0].get("large_fitness") if hof else None,
             "best": str(best) if best else None, "simplified": str(small) if small else None,
@@ -166,7 +164,8 @@ def report(results: dict, figures: list[str], command: str) -> str:
     k = sum(1 for r in results["seeds"].values() if r["family"] == "lion")
     lines = ["# Rediscovering Lion", "", f"Command: `{command}`", "",
              f"Proxy suite: {', '.join(results['suite'])}; held-out tasks: {', '.join(results['held_out'])}.",
-             "The search saw only proxy fitness; families were identified afterwards.", ""]
+             "The search saw only proxy fitness; families were identified afterwards.",
+             f"Budget: {results['time_per_seed']:.0f} s of search per seed (and per baseline), 2 workers.", ""]
     for name in figures:
         lines.append(f"![{name}]({name})")
     for seed, r in results["seeds"].items():
