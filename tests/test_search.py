@@ -626,3 +626,27 @@ def test_an_existing_run_is_not_overwritten_without_resume(baselines, no_descrip
     # and --resume on a folder without a run is refused too
     assert cli.main(["search", str(config), "--out", str(tmp_path / "empty"), "--resume", "--in-process"]) == 2
     assert "no run to resume" in capsys.readouterr().err
+
+
+def test_funnel_new_best_only_rescores_the_records_alone(baselines, no_descriptions, tmp_path):
+    config = tmp_path / "cfg.toml"
+    config.write_text(CONFIG + "[funnel]\nenabled = true\nnew_best_only = true\n")
+    folder = tmp_path / "run"
+    run_search(replace(load_config(config), max_evals=12, in_process=True), folder, progress=Hook())
+    rows = [r for r in candidates(folder) if r["status"] == "evaluated"]
+    warm = rows[0]
+    best, records = -float("inf"), [warm["id"]]
+    for r in rows:
+        if r["id"] != warm["id"] and r["failure"] is None and r["fitness"] > max(best, warm["fitness"]):
+            records.append(r["id"])
+        best = max(best, r["fitness"])
+    scored = [r["id"] for r in rows if r["large_fitness"] is not None]
+    assert len(records) >= 2 and scored == records[:len(scored)]   # the last may be in flight at the stop
+    store = RunStore(folder)
+    try:    # what resume re-submits: the records still missing, by the same rule
+        assert [i for i, _ in store.funnel_missing(warm["fitness"], new_best_only=True)] == records[len(scored):]
+        store.db.execute("UPDATE candidates SET large_fitness = NULL")
+        assert [i for i, _ in store.funnel_missing(warm["fitness"], new_best_only=True)] == records[1:]
+        assert len(store.funnel_missing(warm["fitness"])) >= len(records) - 1
+    finally:
+        store.close()
