@@ -133,8 +133,8 @@ def plot(out: Path, results: dict, figures: Path) -> list[str]:
     import numpy as np
     figures.mkdir(parents=True, exist_ok=True)
     names = []
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
-    for seed in results["seeds"]:
+    fig, (a1, a3, a2) = plt.subplots(1, 3, figsize=(16, 4))
+    for n, seed in enumerate(results["seeds"]):
         store = RunStore(out / f"seed{seed}")
         try:
             rows = store.db.execute("SELECT fitness, large_fitness FROM candidates WHERE status='evaluated' "
@@ -142,16 +142,25 @@ def plot(out: Path, results: dict, figures: Path) -> list[str]:
         finally:
             store.close()
         f = np.array([r[0] for r in rows], dtype=float)
-        a1.plot(np.maximum.accumulate(f), label=f"seed {seed}")
-        pairs = np.array([(r[0], r[1]) for r in rows if r[1] is not None], dtype=float)
-        if len(pairs):
-            a2.scatter(pairs[:, 0], pairs[:, 1], s=8, label=f"seed {seed}")
+        color = f"C{n % 10}"
+        a1.plot(np.maximum.accumulate(f), color=color, label=f"seed {seed}")
+        funnel = np.array([(i, r[0], r[1]) for i, r in enumerate(rows) if r[1] is not None], dtype=float)
+        if len(funnel):
+            # the paper's meta-overfitting view: the funnelled candidates' proxy and meta-validation
+            # fitness over the search (solid: proxy, dashed: large tasks)
+            a3.plot(funnel[:, 0], funnel[:, 1], "o-", color=color, ms=3, label=f"seed {seed} proxy")
+            a3.plot(funnel[:, 0], funnel[:, 2], "s--", color=color, ms=3, label=f"seed {seed} meta-val")
+            a2.scatter(funnel[:, 1], funnel[:, 2], s=10, color=color, label=f"seed {seed}")
     a1.set_xlabel("trained candidates")
     a1.set_ylabel("best proxy fitness (1 = tuned AdamW)")
     a1.legend()
+    a3.set_xlabel("trained candidates (when funnelled)")
+    a3.set_ylabel("fitness")
+    a3.set_title("funnelled candidates: proxy (o) vs meta-validation (s)")
     a2.set_xlabel("proxy fitness")
     a2.set_ylabel("meta-validation fitness (large tasks)")
     a2.set_title("funnel: proxy vs meta-validation")
+    a2.legend()
     fig.tight_layout()
     path = figures / "lion_rediscovery.png"
     fig.savefig(path, dpi=100)

@@ -56,3 +56,34 @@ def test_lion_vs_adamw_dry_run(tmp_path):
     out = run(EXPERIMENTS / "lion_vs_adamw.py", "--tasks", "quadratic", "--batch-sizes", "16",
               "--steps-multipliers", "1", "--dry-run", "--out", tmp_path / "study")
     assert "estimate" in out.lower() or "minutes" in out.lower()
+
+
+def test_lion_claims_batch_size_smoke(tmp_path):
+    out = tmp_path / "bs"
+    run(EXPERIMENTS / "lion_claims.py", "batch-size", "--task", "quadratic", "--batch-sizes", "16,64",
+        "--steps", 10, "--seeds", 1, "--confirm-seeds", 2, "--out", out,
+        "--program", EXPERIMENTS / "results" / "quickstart_best.py")
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert [r["batch_size"] for r in result["rows"]] == [16, 64]
+    for row in result["rows"]:
+        for name in ("adamw", "lion", "found"):
+            assert len(row[name]["losses"]) == 2 and row[name]["lr"] > 0
+    text = out.with_suffix(".md").read_text()
+    assert "| 16 |" in text and "| 64 |" in text and out.with_suffix(".png").exists()
+    # the Findings section survives a rewrite
+    out.with_suffix(".md").write_text(text.replace("## Results", "## Findings\n\nkept\n\n## Results"))
+    run(EXPERIMENTS / "lion_claims.py", "batch-size", "--task", "quadratic", "--batch-sizes", "16",
+        "--steps", 10, "--seeds", 1, "--confirm-seeds", 2, "--out", out)
+    assert "kept" in out.with_suffix(".md").read_text()
+
+
+def test_lion_claims_heatmap_smoke(tmp_path):
+    out = tmp_path / "hm"
+    run(EXPERIMENTS / "lion_claims.py", "heatmap", "--task", "quadratic", "--steps", 10, "--seeds", 1,
+        "--out", out)
+    result = json.loads(out.with_suffix(".json").read_text())
+    for name in ("adamw", "lion"):
+        o = result["optimizers"][name]
+        assert len(o["loss"]) == len(o["wds"]) and len(o["loss"][0]) == len(o["lrs"])
+        assert 0 < o["robustness"]["within_10pct"] <= 1
+    assert out.with_suffix(".png").exists() and "within 10%" in out.with_suffix(".md").read_text()
