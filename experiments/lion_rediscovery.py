@@ -213,11 +213,22 @@ def main(argv=None) -> None:
     ap.add_argument("--skip-baselines", action="store_true")
     ap.add_argument("--skip-held-out", action="store_true")
     ap.add_argument("--in-process", action="store_true")
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite the report and plots from REPORT.json and the run folders, training nothing")
     args = ap.parse_args(argv)
-    results = run_all(args)
     report_path = Path(args.report)
+    if args.report_only:
+        results = json.loads(report_path.with_suffix(".json").read_text())
+        argv = results.get("argv") or [a for a in (argv or sys.argv[1:]) if a != "--report-only"]
+    else:
+        results = run_all(args)
+        results["argv"] = list(argv or sys.argv[1:])
     figures = plot(Path(args.out), results, report_path.parent)
     text = report(results, figures, "python experiments/lion_rediscovery.py " + " ".join(argv or sys.argv[1:]))
+    if report_path.exists() and "## Findings" in report_path.read_text():   # written by hand: kept
+        old = report_path.read_text()
+        findings = "## Findings" + old.split("## Findings", 1)[1].split("\n## ", 1)[0].rstrip() + "\n\n"
+        text = text.replace("\n## ", "\n" + findings + "## ", 1)
     report_path.write_text(text)
     (report_path.with_suffix(".json")).write_text(json.dumps(results, indent=2, default=str))
     print(next(line for line in text.splitlines() if line.startswith("lion_family_found")))

@@ -50,6 +50,13 @@ def test_lion_rediscovery_smoke(tmp_path):
     assert results["seeds"]["0"]["evaluations"] == 4
     assert results["seeds"]["0"]["best_large_fitness"] is not None       # the funnel score
     assert set(results["seeds"]["0"]["held_out"]) == {"heavy_tail"}
+    # --report-only rewrites the report from the JSON, keeping a hand-written Findings section
+    report.write_text(text.replace("\n## Seed 0", "\n## Findings\n\nkept by hand\n\n## Seed 0"))
+    again = run(EXPERIMENTS / "lion_rediscovery.py", config, "--out", tmp_path / "runs", "--report", report,
+                "--report-only")
+    assert again.strip().splitlines()[-1] == out.strip().splitlines()[-1]
+    new = report.read_text()
+    assert "kept by hand" in new and new.replace("## Findings\n\nkept by hand\n\n", "") == text
 
 
 def test_lion_vs_adamw_dry_run(tmp_path):
