@@ -79,9 +79,15 @@ def test_lion_claims_batch_size_smoke(tmp_path):
     assert "| 16 |" in text and "| 64 |" in text and out.with_suffix(".png").exists()
     # the Findings section survives a rewrite
     out.with_suffix(".md").write_text(text.replace("## Results", "## Findings\n\nkept\n\n## Results"))
-    run(EXPERIMENTS / "lion_claims.py", "batch-size", "--task", "quadratic", "--batch-sizes", "16",
-        "--steps", 10, "--seeds", 1, "--confirm-seeds", 2, "--out", out)
-    assert "kept" in out.with_suffix(".md").read_text()
+    # --append adds batch sizes (and replaces those it runs again), keeping the Findings section
+    run(EXPERIMENTS / "lion_claims.py", "batch-size", "--task", "quadratic", "--batch-sizes", "32,64",
+        "--steps", 10, "--seeds", 1, "--confirm-seeds", 2, "--out", out, "--append",
+        "--program", EXPERIMENTS / "results" / "quickstart_best.py")
+    merged = json.loads(out.with_suffix(".json").read_text())
+    assert [r["batch_size"] for r in merged["rows"]] == [16, 32, 64] and len(merged["commands"]) == 2
+    assert merged["rows"][0] == result["rows"][0]
+    text = out.with_suffix(".md").read_text()
+    assert "kept" in text and "| 32 |" in text and text.count("lion_claims.py batch-size") == 2
 
 
 def test_lion_claims_heatmap_smoke(tmp_path):
