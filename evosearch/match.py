@@ -185,6 +185,10 @@ def _fit_adam(exprs: dict, states: tuple[str, ...]):
     k = _constant(rest * sp.sqrt(sp.Abs(v_new)) / m_new)
     if k is None or k <= 0:
         return None, "the update is not proportional to m / sqrt(v)"
+    if not (0.0 <= d1 < 1.0 and 0.0 <= d2 < 1.0 and c1 != 0 and c2 > 0):
+        # e.g. m <- m (d1 = 1: a state that never moves), or a second moment that is not a
+        # positive multiple of g**2: no Adam with these constants
+        return None, f"the moving averages are not Adam's (m: {c1:g} g + {d1:g} m, v: {c2:g} g² + {d2:g} v)"
     # with m, v rescaled to standard moving averages ((1-d)·x + d·state), update = s·lr·m/sqrt(v)
     scale = k * c1 / (1.0 - d1) * ((1.0 - d2) / c2) ** 0.5
     return {"beta1": d1, "beta2": d2, "weight_decay": lam / scale, "lr_scale": scale}, ""

@@ -166,6 +166,27 @@ def train(w, g, m, v, lr):
     assert not match(prog, "adam").matched
 
 
+@pytest.mark.parametrize("beta1, beta2", [(1.0, 0.999), (0.9, 1.0), (0.0, 0.999)])
+def test_adam_shaped_programs_with_degenerate_averages_are_told_apart_not_crashed(beta1, beta2):
+    # a rediscovery run died here: m <- m (beta1 = 1) made the fit divide by zero
+    prog = P(f"""
+def train(w, g, m, v, lr):
+    m = interp(g, m, {beta1})
+    g2 = square(g)
+    v = interp(g2, v, {beta2})
+    denom = sqrt(v)
+    update = m / denom
+    update = update * lr
+    return update, m, v
+""")
+    r = match(prog, "adam")
+    if beta1 == 0.0:     # m = g: still Adam, with beta1 = 0
+        assert r.matched and r.constants["beta1"] == 0.0
+    else:
+        assert not r.matched and r.reason
+    identify(prog)      # every family is tried without an exception
+
+
 def test_lion_is_not_signum_nor_sgd_momentum():
     assert not match(LION_SPLIT, "signum").matched
     assert not match(LION_SPLIT, "sgd-momentum").matched
