@@ -73,45 +73,63 @@ def grid_losses(task, setting: Setting, name: str, lrs, wds, seeds, runs: list) 
 
 # -- batch size ----------------------------------------------------------------------------------
 
-def batch_size_study(args) -> dict:
-    names = ["adamw", "lion"] + (["found"] if args.program_text else [])
-    rows, runs = [], []
-    for b in args.batch_sizes:
-        setting = Setting(args.task, b, args.steps or study.tasks.get(args.task).steps)
-        task = configure(setting)
-        seeds = usable_seeds(setting, 0, args.seeds)
-        fresh = usable_seeds(setting, CONFIRM_SEED_BASE, args.confirm_seeds)
-        row = {"batch_size": b, "steps": setting.steps, "epochs": setting.steps * b / len(task.data[0])}
-        t0 = time.perf_counter()
-        for name in names:
-            _, lrs, wds = study.OPTIMIZERS[name]
-            lrs = list(lrs)
-            grid = grid_losses(task, setting, name, lrs, wds, seeds, runs)
-            for _ in range(study.MAX_EXTENSIONS):     # a winning lr at the grid's end: extend it
-                (lr, wd), tune_loss = min(grid.items(), key=lambda kv: kv[1])
-                if lr not in (lrs[0], lrs[-1]):
-                    break
-                new = lrs[-1] * lrs[-1] / lrs[-2] if lr == lrs[-1] else lrs[0] * lrs[0] / lrs[1]
-                lrs = sorted(lrs + [new])
-                grid.update(grid_losses(task, setting, name, [new], wds, seeds, runs))
+def batch_row(task_name: str, steps: int, b: int, names: list, n_seeds: int, n_confirm: int):
+    """One batch size: every optimizer tuned on ``n_seeds`` seeds and compared on ``n_confirm`` fresh
+    ones. Returns (the row, the runs as dicts)."""
+    torch.set_num_threads(1)
+    setting = Setting(task_name, b, steps)
+    task = configure(setting)
+    seeds = usable_seeds(setting, 0, n_seeds)
+    fresh = usable_seeds(setting, CONFIRM_SEED_BASE, n_confirm)
+    row = {"batch_size": b, "steps": setting.steps, "epochs": setting.steps * b / len(task.data[0])}
+    runs = []
+    t0 = time.perf_counter()
+    for name in names:
+        _, lrs, wds = study.OPTIMIZERS[name]
+        lrs = list(lrs)
+        grid = grid_losses(task, setting, name, lrs, wds, seeds, runs)
+        for _ in range(study.MAX_EXTENSIONS):     # a winning lr at the grid's end: extend it
             (lr, wd), tune_loss = min(grid.items(), key=lambda kv: kv[1])
-            confirm = [train_once(task, setting, name, lr, wd, s, "confirm") for s in fresh]
-            runs.extend(confirm)
-            losses = [r.val_loss for r in confirm]
-            row[name] = {"lr": lr, "weight_decay": wd, "tune_loss": tune_loss, "losses": losses,
-                         "mean": statistics.fmean(losses),
-                         "std": statistics.stdev(losses) if all(map(math.isfinite, losses)) else math.inf,
-                         "edge": lr in (lrs[0], lrs[-1])}
-        row["lion_minus_adamw"] = row["lion"]["mean"] - row["adamw"]["mean"]
-        paired = [a - l for a, l in zip(row["adamw"]["losses"], row["lion"]["losses"])]
-        row["paired_t"] = (statistics.fmean(paired) / (statistics.stdev(paired) / math.sqrt(len(paired)))
-                           if len(paired) > 1 and all(map(math.isfinite, paired)) and statistics.stdev(paired) > 0
-                           else math.nan)
-        rows.append(row)
-        print(f"batch {b:5d}: " + "  ".join(f"{n} {row[n]['mean']:.4f}±{row[n]['std']:.4f} (lr {row[n]['lr']:.3g}, "
-                                            f"wd {row[n]['weight_decay']:g})" for n in names)
-              + f"  paired t (AdamW − Lion) {row['paired_t']:+.1f}  [{time.perf_counter() - t0:.0f} s]", flush=True)
-    return {"names": names, "rows": rows, "runs": [asdict(r) for r in runs]}
+            if lr not in (lrs[0], lrs[-1]):
+                break
+            new = lrs[-1] * lrs[-1] / lrs[-2] if lr == lrs[-1] else lrs[0] * lrs[0] / lrs[1]
+            lrs = sorted(lrs + [new])
+            grid.update(grid_losses(task, setting, name, [new], wds, seeds, runs))
+        (lr, wd), tune_loss = min(grid.items(), key=lambda kv: kv[1])
+        confirm = [train_once(task, setting, name, lr, wd, s, "confirm") for s in fresh]
+        runs.extend(confirm)
+        losses = [r.val_loss for r in confirm]
+        row[name] = {"lr": lr, "weight_decay": wd, "tune_loss": tune_loss, "losses": losses,
+                     "mean": statistics.fmean(losses),
+                     "std": statistics.stdev(losses) if all(map(math.isfinite, losses)) else math.inf,
+                     "edge": lr in (lrs[0], lrs[-1])}
+    row["lion_minus_adamw"] = row["lion"]["mean"] - row["adamw"]["mean"]
+    paired = [a - l for a, l in zip(row["adamw"]["losses"], row["lion"]["losses"])]
+    row["paired_t"] = (statistics.fmean(paired) / (statistics.stdev(paired) / math.sqrt(len(paired)))
+                       if len(paired) > 1 and all(map(math.isfinite, paired)) and statistics.stdev(paired) > 0
+                       else math.nan)
+    print(f"batch {b:5d}: " + "  ".join(f"{n} {row[n]['mean']:.4f}±{row[n]['std']:.4f} (lr {row[n]['lr']:.3g}, "
+                                        f"wd {row[n]['weight_decay']:g})" for n in names)
+          + f"  paired t (AdamW − Lion) {row['paired_t']:+.1f}  [{time.perf_counter() - t0:.0f} s]", flush=True)
+    return row, [asdict(r) for r in runs]
+
+
+def batch_size_study(args) -> dict:
+    """Every batch size, ``args.jobs`` at a time (forked processes; the largest batches first)."""
+    names = ["adamw", "lion"] + (["found"] if args.program_text else [])
+    steps = args.steps or study.tasks.get(args.task).steps
+    jobs = [(args.task, steps, b, names, args.seeds, args.confirm_seeds)
+            for b in sorted(args.batch_sizes, reverse=True)]
+    if args.jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        # fork: the workers inherit the registered program ("found")
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            done = list(pool.map(batch_row, *zip(*jobs)))
+    else:
+        done = [batch_row(*job) for job in jobs]
+    done.sort(key=lambda rr: rr[0]["batch_size"])
+    return {"names": names, "rows": [r for r, _ in done], "runs": [x for _, runs in done for x in runs]}
 
 
 def batch_size_table(result: dict) -> str:
@@ -220,7 +238,7 @@ def write(out: Path, title: str, command: str, body: str, result: dict, minutes:
     findings = ""
     if md.exists() and "## Findings" in md.read_text():
         findings = "## Findings" + md.read_text().split("## Findings", 1)[1].split("\n## ", 1)[0].rstrip() + "\n\n"
-    md.write_text(f"# {title}\n\nGenerated by\n\n    {command}\n\n({minutes:.1f} min on one CPU thread in all, "
+    md.write_text(f"# {title}\n\nGenerated by\n\n    {command}\n\n({minutes:.1f} min of training in all, one CPU thread per run, "
                   f"torch {torch.__version__}.)\n\n{findings}## Results\n\n![{out.name}]({out.name}.png)\n\n{body}")
 
 
@@ -235,6 +253,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=2, help="tuning (or heatmap) seeds")
     ap.add_argument("--confirm-seeds", type=int, default=4, help="batch-size: fresh comparison seeds")
     ap.add_argument("--out", required=True, help="output path without suffix")
+    ap.add_argument("--jobs", type=int, default=1, help="batch-size: batch sizes trained in parallel processes")
     ap.add_argument("--append", action="store_true",
                     help="batch-size: add these batch sizes to the rows already in OUT.json (to split a study "
                          "over processes or sessions)")
@@ -243,7 +262,7 @@ def main(argv=None) -> int:
     study.tasks.get(args.task)          # fail early on an unknown name
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     command = "python experiments/lion_claims.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    out, start = Path(args.out), time.perf_counter()
+    out = Path(args.out)
     if args.study == "batch-size":
         args.program_text = add_program(args.program)
         result = batch_size_study(args)
@@ -258,14 +277,13 @@ def main(argv=None) -> int:
                                     key=lambda r: r["batch_size"])
             result["runs"] = [r for r in old["runs"] if r["batch_size"] not in mine] + result["runs"]
             result["commands"] = old.get("commands", []) + [command]
-            result["minutes"] = old.get("minutes", 0.0)
         out.parent.mkdir(parents=True, exist_ok=True)
         batch_size_plot(result, out.with_suffix(".png"))
         body = (f"Task {args.task}, {result['rows'][0]['steps']} steps at every batch size; tuned on "
                 f"{args.seeds} seeds, compared on {args.confirm_seeds} fresh seeds (mean ± std). \"edge\": the tuned lr is "
                 "at its grid's end. Negative Lion − AdamW favours Lion.\n\n" + batch_size_table(result)
                 + (f"\nThe program (\"found\"):\n\n```python\n{args.program_text}```\n" if args.program_text else ""))
-        result["minutes"] = result.get("minutes", 0.0) + (time.perf_counter() - start) / 60
+        result["minutes"] = sum(r["seconds"] for r in result["runs"]) / 60
         write(out, "Batch size: tuned Lion, AdamW and a discovered program", "\n    ".join(result["commands"]),
               body, result, result["minutes"])
     else:
@@ -277,7 +295,7 @@ def main(argv=None) -> int:
                 f"validation loss over seeds {result['seeds']}, shown relative to that optimizer's best.\n\n"
                 + heatmap_table(result))
         write(out, "Learning rate x weight decay: how robust are Lion and AdamW?", command, body, result,
-              (time.perf_counter() - start) / 60)
+              sum(r["seconds"] for r in result["runs"]) / 60)
     print(f"wrote {out}.md/.json/.png")
     return 0
 

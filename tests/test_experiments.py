@@ -68,7 +68,7 @@ def test_lion_vs_adamw_dry_run(tmp_path):
 def test_lion_claims_batch_size_smoke(tmp_path):
     out = tmp_path / "bs"
     run(EXPERIMENTS / "lion_claims.py", "batch-size", "--task", "quadratic", "--batch-sizes", "16,64",
-        "--steps", 10, "--seeds", 1, "--confirm-seeds", 2, "--out", out,
+        "--steps", 10, "--seeds", 1, "--confirm-seeds", 2, "--out", out, "--jobs", 2,
         "--program", EXPERIMENTS / "results" / "quickstart_best.py")
     result = json.loads(out.with_suffix(".json").read_text())
     assert [r["batch_size"] for r in result["rows"]] == [16, 64]
