@@ -57,6 +57,15 @@ def add_program(path: str | None) -> str | None:
     return str(prog)
 
 
+def train_safely(task, setting: Setting, name: str, lr: float, wd: float, seed: int, purpose: str):
+    """``train_once``, with any exception (say, in a discovered program's arithmetic) a failed run."""
+    try:
+        return train_once(task, setting, name, lr, wd, seed, purpose)
+    except Exception as exc:  # noqa: BLE001 - one run must not lose a study
+        return study.Run(setting.task, setting.batch_size, setting.steps, name, lr, wd, seed, purpose,
+                         math.inf, None, None, 0.0, f"exception: {type(exc).__name__}: {exc}")
+
+
 def grid_losses(task, setting: Setting, name: str, lrs, wds, seeds, runs: list) -> dict:
     """(lr, wd) -> mean validation loss over ``seeds`` (inf when any run failed)."""
     out = {}
@@ -64,7 +73,7 @@ def grid_losses(task, setting: Setting, name: str, lrs, wds, seeds, runs: list) 
         for lr in lrs:
             losses = []
             for seed in seeds:
-                run = train_once(task, setting, name, lr, wd, seed, "tune")
+                run = train_safely(task, setting, name, lr, wd, seed, "tune")
                 runs.append(run)
                 losses.append(run.val_loss)
             out[lr, wd] = statistics.fmean(losses) if all(map(math.isfinite, losses)) else math.inf
@@ -90,13 +99,17 @@ def batch_row(task_name: str, steps: int, b: int, names: list, n_seeds: int, n_c
         grid = grid_losses(task, setting, name, lrs, wds, seeds, runs)
         for _ in range(study.MAX_EXTENSIONS):     # a winning lr at the grid's end: extend it
             (lr, wd), tune_loss = min(grid.items(), key=lambda kv: kv[1])
-            if lr not in (lrs[0], lrs[-1]):
+            if lr not in (lrs[0], lrs[-1]) or not math.isfinite(tune_loss):
                 break
             new = lrs[-1] * lrs[-1] / lrs[-2] if lr == lrs[-1] else lrs[0] * lrs[0] / lrs[1]
             lrs = sorted(lrs + [new])
             grid.update(grid_losses(task, setting, name, [new], wds, seeds, runs))
         (lr, wd), tune_loss = min(grid.items(), key=lambda kv: kv[1])
-        confirm = [train_once(task, setting, name, lr, wd, s, "confirm") for s in fresh]
+        if not math.isfinite(tune_loss):      # every setting failed: nothing to confirm
+            row[name] = {"lr": math.nan, "weight_decay": math.nan, "tune_loss": tune_loss, "losses": [],
+                         "mean": math.inf, "std": math.nan, "edge": False, "failed": True}
+            continue
+        confirm = [train_safely(task, setting, name, lr, wd, s, "confirm") for s in fresh]
         runs.extend(confirm)
         losses = [r.val_loss for r in confirm]
         row[name] = {"lr": lr, "weight_decay": wd, "tune_loss": tune_loss, "losses": losses,
@@ -166,14 +179,25 @@ def batch_size_plot(result: dict, path: Path) -> None:
 # -- heatmap -------------------------------------------------------------------------------------
 
 def robustness(grid: dict, lrs, wds) -> dict:
+    """How much of the grid is near its best: fractions of all cells within 10% / 25% of the best
+    loss, and the decades spanned by the unbroken run of learning rates within 10% around the best
+    (at the best weight decay). NaN where every cell failed."""
     best = min(grid.values())
     finite = [v for v in grid.values() if math.isfinite(v)]
     (best_lr, best_wd) = min(grid, key=grid.get)
-    near = [lr for lr in lrs if grid[lr, best_wd] <= 1.1 * best]
+    if not math.isfinite(best):
+        return {"best": best, "best_lr": None, "best_wd": None, "failed": len(grid), "within_10pct": 0.0,
+                "within_25pct": 0.0, "lr_decades_within_10pct": math.nan}
+    lrs = list(lrs)
+    lo = hi = lrs.index(best_lr)
+    while lo > 0 and grid[lrs[lo - 1], best_wd] <= 1.1 * best:
+        lo -= 1
+    while hi < len(lrs) - 1 and grid[lrs[hi + 1], best_wd] <= 1.1 * best:
+        hi += 1
     return {"best": best, "best_lr": best_lr, "best_wd": best_wd, "failed": len(grid) - len(finite),
             "within_10pct": sum(v <= 1.1 * best for v in finite) / len(grid),
             "within_25pct": sum(v <= 1.25 * best for v in finite) / len(grid),
-            "lr_decades_within_10pct": math.log10(max(near) / min(near))}
+            "lr_decades_within_10pct": math.log10(lrs[hi] / lrs[lo])}
 
 
 def heatmap_study(args) -> dict:
@@ -224,6 +248,9 @@ def heatmap_table(result: dict) -> str:
              "lr decades within 10% (at the best wd) | failed |", "|---|---:|---|---:|---:|---:|---:|"]
     for name, o in result["optimizers"].items():
         r = o["robustness"]
+        if r["best_lr"] is None:
+            lines.append(f"| {name} | every run failed | | | | | {r['failed']} |")
+            continue
         lines.append(f"| {name} | {r['best']:.4f} | {r['best_lr']:g}, {r['best_wd']:g} | {r['within_10pct']:.0%} "
                      f"| {r['within_25pct']:.0%} | {r['lr_decades_within_10pct']:.2f} | {r['failed']} |")
     return "\n".join(lines) + "\n"
@@ -259,43 +286,47 @@ def main(argv=None) -> int:
                          "over processes or sessions)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    study.tasks.get(args.task)          # fail early on an unknown name
+    study.tasks.get(args.task)          # fail early: an unknown name, a missing Lion, too few seeds
+    import lion_pytorch  # noqa: F401
+    if args.seeds < 1 or (args.study == "batch-size" and args.confirm_seeds < 2):
+        ap.error("need at least 1 tuning seed and 2 confirmation seeds")
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
-    command = "python experiments/lion_claims.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python experiments/lion_claims.py " + " ".join(str(a) for a in (argv if argv is not None else sys.argv[1:]))
     out = Path(args.out)
     if args.study == "batch-size":
         args.program_text = add_program(args.program)
+        meta = {"task": args.task, "steps": args.steps or study.tasks.get(args.task).steps, "seeds": args.seeds,
+                "confirm_seeds": args.confirm_seeds, "program": args.program_text}
+        old = json.loads(out.with_suffix(".json").read_text()) if args.append and out.with_suffix(".json").exists() else None
+        if old is not None and old.get("meta") != meta:
+            ap.error(f"{out}.json was made with other settings ({old.get('meta')}): cannot append")
         result = batch_size_study(args)
         result["program"] = args.program_text
+        result["meta"] = meta
         result["commands"] = [command]
-        if args.append and out.with_suffix(".json").exists():
-            old = json.loads(out.with_suffix(".json").read_text())
-            if old["names"] != result["names"] or old.get("program") != result["program"]:
-                ap.error(f"{out}.json compares other optimizers or another program: cannot append")
+        if old is not None:
             mine = set(args.batch_sizes)
             result["rows"] = sorted([r for r in old["rows"] if r["batch_size"] not in mine] + result["rows"],
                                     key=lambda r: r["batch_size"])
             result["runs"] = [r for r in old["runs"] if r["batch_size"] not in mine] + result["runs"]
             result["commands"] = old.get("commands", []) + [command]
-        out.parent.mkdir(parents=True, exist_ok=True)
-        batch_size_plot(result, out.with_suffix(".png"))
         body = (f"Task {args.task}, {result['rows'][0]['steps']} steps at every batch size; tuned on "
                 f"{args.seeds} seeds, compared on {args.confirm_seeds} fresh seeds (mean ± std). \"edge\": the tuned lr is "
-                "at its grid's end. Negative Lion − AdamW favours Lion.\n\n" + batch_size_table(result)
+                "at its grid's end even after extending the grid twice. Negative Lion − AdamW favours Lion.\n\n" + batch_size_table(result)
                 + (f"\nThe program (\"found\"):\n\n```python\n{args.program_text}```\n" if args.program_text else ""))
         result["minutes"] = sum(r["seconds"] for r in result["runs"]) / 60
         write(out, "Batch size: tuned Lion, AdamW and a discovered program", "\n    ".join(result["commands"]),
-              body, result, result["minutes"])
+              body, result, result["minutes"])       # the results first: a plotting error loses nothing
+        batch_size_plot(result, out.with_suffix(".png"))
     else:
         result = heatmap_study(args)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        heatmap_plot(result, out.with_suffix(".png"))
         s = result["setting"]
         body = (f"Task {s['task']}, batch {s['batch_size']}, {s['steps']} steps; each cell the mean final "
                 f"validation loss over seeds {result['seeds']}, shown relative to that optimizer's best.\n\n"
                 + heatmap_table(result))
         write(out, "Learning rate x weight decay: how robust are Lion and AdamW?", command, body, result,
               sum(r["seconds"] for r in result["runs"]) / 60)
+        heatmap_plot(result, out.with_suffix(".png"))
     print(f"wrote {out}.md/.json/.png")
     return 0
 

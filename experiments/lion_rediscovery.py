@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,11 +36,14 @@ LION_LRS = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 
 
 def first_lion_in_hall_of_fame(folder: Path, k: int = 10):
-    """(evaluations, seconds) when a Lion-family program first entered the top-k, or None."""
+    """(trained evaluations, wall-clock seconds since the first recorded one) when a Lion-family
+    program first entered the top-k, or None. Failed evaluations count but never enter the top."""
+    if not (Path(folder) / "run.sqlite").exists():
+        return None
     store = RunStore(folder)
     try:
-        rows = store.db.execute("SELECT id, fitness, program, canonical_hash, recorded_at FROM candidates "
-                                "WHERE status = 'evaluated' AND failure IS NULL ORDER BY id").fetchall()
+        rows = store.db.execute("SELECT id, fitness, program, canonical_hash, recorded_at, failure IS NULL "
+                                "FROM candidates WHERE status = 'evaluated' ORDER BY id").fetchall()
     finally:
         store.close()
     if not rows:
@@ -45,17 +51,29 @@ def first_lion_in_hall_of_fame(folder: Path, k: int = 10):
     start = rows[0][4]
     top: list[tuple[float, str]] = []
     families: dict[str, bool] = {}
-    for n, (cid, fitness, text, h, at) in enumerate(rows, 1):
-        if h in {t[1] for t in top}:
+    for n, (cid, fitness, text, h, at, ok) in enumerate(rows, 1):
+        if not ok or h in {t[1] for t in top}:
             continue
         if len(top) < k or fitness > top[-1][0]:
             top = sorted(top + [(fitness, h)], reverse=True)[:k]
             if h not in families:
-                fam = identify(simplify(Program.parse(text)))
+                fam = describe(text)[0]
                 families[h] = bool(fam and fam.family == "lion")
             if families[h]:
                 return n, at - start
     return None
+
+
+def describe(text: str):
+    """(family match or None, simplified program or None) of a program's text. Simplification and
+    matching are analyses, not results: their failure (a bug) must not lose hours of search, so it
+    is reported on stderr and the program counts as of no family."""
+    try:
+        small = simplify(Program.parse(text))
+        return identify(small), small
+    except Exception as exc:  # noqa: BLE001
+        print(f"warning: could not describe a program ({type(exc).__name__}: {exc}):\n{text}", file=sys.stderr)
+        return None, None
 
 
 def tuned(task, make_eval, grid):
@@ -70,8 +88,11 @@ def held_out(prog: Program, names: list[str], seed: int = 0) -> dict:
     out = {}
     for name in names:
         task = tasks.get(name)
-        found, found_lr = tuned(task, lambda t, lr: t.evaluate(prog, seed=seed, lr=lr).fitness, LR_MULTIPLIERS)
-        lion_f, lion_lr = tuned(task, lambda t, lr: t.evaluate(lion, seed=seed, lr=lr).fitness, LION_LRS)
+        # no per-evaluation time limit: the AdamW baseline has none either
+        found, found_lr = tuned(task, lambda t, lr: t.evaluate(prog, seed=seed, lr=lr, time_limit=math.inf).fitness,
+                                LR_MULTIPLIERS)
+        lion_f, lion_lr = tuned(task, lambda t, lr: t.evaluate(lion, seed=seed, lr=lr, time_limit=math.inf).fitness,
+                                LION_LRS)
         out[name] = {"found": found, "found_lr": found_lr, "lion": lion_f, "lion_lr": lion_lr,
                      "adamw": 1.0}
     return out
@@ -82,7 +103,8 @@ def run_all(args) -> dict:
     used = set(base.tasks)
     held = [n for n in (args.held_out or tasks.names()) if n not in used]
     results = {"config": str(args.config), "suite": list(base.tasks), "held_out": held, "seeds": {},
-               "baselines": {}, "time_per_seed": args.time_per_seed}
+               "baselines": {}, "time_per_seed": args.time_per_seed, "out": str(args.out),
+               "workers": "in-process" if args.in_process else f"{base.workers or os.cpu_count()} workers"}
     out = Path(args.out)
     for seed in args.seeds:
         folder = out / f"seed{seed}"
@@ -102,8 +124,7 @@ def run_all(args) -> dict:
         finally:
             store.close()
         best = Program.parse(hof[0]["program"]) if hof else None
-        small = simplify(best) if best else None
-        fam = identify(small) if small else None
+        fam, small = describe(hof[0]["program"]) if hof else (None, None)
         results["seeds"][seed] = {
             "evaluations": outcome.evaluations, "cache_hits": outcome.cache_hits,
             "pruned": outcome.rejected, "seconds": outcome.seconds,
@@ -112,7 +133,7 @@ def run_all(args) -> dict:
             "best": str(best) if best else None, "simplified": str(small) if small else None,
             "family": fam.family if fam else None, "constants": fam.constants if fam else {},
             "first_lion": first_lion_in_hall_of_fame(folder),
-            "held_out": held_out(small, held) if small and not args.skip_held_out else {},
+            "held_out": held_out(small or best, held) if best and not args.skip_held_out else {},
         }
     for label, change in (("random search", dict(strategy="random")),
                           ("AdamW constants only", dict(mutation=replace(base.mutation, constants_only=True)))):
@@ -135,6 +156,9 @@ def plot(out: Path, results: dict, figures: Path) -> list[str]:
     names = []
     fig, (a1, a3, a2) = plt.subplots(1, 3, figsize=(16, 4))
     for n, seed in enumerate(results["seeds"]):
+        if not (out / f"seed{seed}" / "run.sqlite").exists():     # (opening a store would create one)
+            print(f"warning: no run in {out / f'seed{seed}'}: left out of the plots", file=sys.stderr)
+            continue
         store = RunStore(out / f"seed{seed}")
         try:
             rows = store.db.execute("SELECT fitness, large_fitness FROM candidates WHERE status='evaluated' "
@@ -174,7 +198,8 @@ def report(results: dict, figures: list[str], command: str) -> str:
     lines = ["# Rediscovering Lion", "", f"Command: `{command}`", "",
              f"Proxy suite: {', '.join(results['suite'])}; held-out tasks: {', '.join(results['held_out'])}.",
              "The search saw only proxy fitness; families were identified afterwards.",
-             f"Budget: {results['time_per_seed']:.0f} s of search per seed (and per baseline), 2 workers.", ""]
+             f"Budget: {results['time_per_seed']:.0f} s of search per seed (and per baseline), "
+             f"{results.get('workers', 2)}.", ""]
     for name in figures:
         lines.append(f"![{name}]({name})")
     for seed, r in results["seeds"].items():
@@ -201,7 +226,6 @@ def report(results: dict, figures: list[str], command: str) -> str:
 
 
 def main(argv=None) -> None:
-    import sys
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("config")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -223,7 +247,9 @@ def main(argv=None) -> None:
     else:
         results = run_all(args)
         results["argv"] = list(argv or sys.argv[1:])
-    figures = plot(Path(args.out), results, report_path.parent)
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        report_path.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str))
+    figures = plot(Path(results.get("out", args.out)), results, report_path.parent)
     text = report(results, figures, "python experiments/lion_rediscovery.py " + " ".join(argv or sys.argv[1:]))
     if report_path.exists() and "## Findings" in report_path.read_text():   # written by hand: kept
         old = report_path.read_text()

@@ -4,6 +4,7 @@ report, so that the long runs behind experiments/results/ can be rerun by anyone
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,23 @@ def test_lion_claims_heatmap_smoke(tmp_path):
         assert len(o["loss"]) == len(o["wds"]) and len(o["loss"][0]) == len(o["lrs"])
         assert 0 < o["robustness"]["within_10pct"] <= 1
     assert out.with_suffix(".png").exists() and "within 10%" in out.with_suffix(".md").read_text()
+
+
+def test_lion_claims_robustness_measures():
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        from lion_claims import robustness
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    lrs, wds = (1e-3, 1e-2, 1e-1, 1.0), (0.0,)
+    # the best at 1e-2, 1e-1 within 10%, 1e-3 far off, 1.0 failed
+    grid = {(1e-3, 0.0): 5.0, (1e-2, 0.0): 1.0, (1e-1, 0.0): 1.05, (1.0, 0.0): math.inf}
+    r = robustness(grid, lrs, wds)
+    assert (r["best_lr"], r["failed"]) == (1e-2, 1) and r["within_10pct"] == 0.5
+    assert r["lr_decades_within_10pct"] == pytest.approx(1.0)
+    # an unbroken run only: a good cell beyond a bad one does not widen the span
+    grid[1.0, 0.0] = 1.01
+    grid[1e-1, 0.0] = 3.0
+    assert robustness(grid, lrs, wds)["lr_decades_within_10pct"] == 0.0
+    failed = robustness({k: math.inf for k in grid}, lrs, wds)
+    assert failed["best_lr"] is None and math.isnan(failed["lr_decades_within_10pct"])
