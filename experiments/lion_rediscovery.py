@@ -64,6 +64,26 @@ def first_lion_in_hall_of_fame(folder: Path, k: int = 10):
     return None
 
 
+def best_on_meta_validation(folder: Path) -> dict | None:
+    """The funnelled candidate with the best large-size (meta-validation) fitness: the paper selects
+    on this score, since the proxy fitness can be overfitted."""
+    if not (Path(folder) / "run.sqlite").exists():
+        return None
+    store = RunStore(folder)
+    try:
+        row = store.db.execute("SELECT id, fitness, large_fitness, program FROM candidates WHERE large_fitness "
+                               "IS NOT NULL ORDER BY large_fitness DESC, id LIMIT 1").fetchone()
+        funnelled = store.db.execute("SELECT COUNT(*) FROM candidates WHERE large_fitness IS NOT NULL").fetchone()[0]
+    finally:
+        store.close()
+    if row is None:
+        return None
+    fam, small = describe(row[3])
+    return {"id": row[0], "fitness": row[1], "large_fitness": row[2], "funnelled": funnelled,
+            "simplified": str(small) if small else row[3], "family": fam.family if fam else None,
+            "constants": fam.constants if fam else {}}
+
+
 def describe(text: str):
     """(family match or None, simplified program or None) of a program's text. Simplification and
     matching are analyses, not results: their failure (a bug) must not lose hours of search, so it
@@ -133,6 +153,7 @@ def run_all(args) -> dict:
             "best": str(best) if best else None, "simplified": str(small) if small else None,
             "family": fam.family if fam else None, "constants": fam.constants if fam else {},
             "first_lion": first_lion_in_hall_of_fame(folder),
+            "best_meta": best_on_meta_validation(folder),
             "held_out": held_out(small or best, held) if best and not args.skip_held_out else {},
         }
     for label, change in (("random search", dict(strategy="random")),
@@ -210,8 +231,14 @@ def report(results: dict, figures: list[str], command: str) -> str:
                   f"Family: {r['family'] or 'none'} {json.dumps(r['constants'])}.",
                   "First Lion-family program in the hall of fame: "
                   + (f"after {r['first_lion'][0]} evaluations, {r['first_lion'][1]:.0f} s" if r["first_lion"] else "never"),
-                  "", "Best program (raw):", "```python", (r["best"] or "").rstrip(), "```",
+                  "", "Best program by proxy fitness (raw):", "```python", (r["best"] or "").rstrip(), "```",
                   "Simplified:", "```python", (r["simplified"] or "").rstrip(), "```"]
+        meta = r.get("best_meta")
+        if meta:
+            lines += [f"Best of the {meta['funnelled']} funnelled candidates by meta-validation (large-size) fitness: "
+                      f"candidate {meta['id']}, meta-validation {meta['large_fitness']:.4f}, proxy "
+                      f"{meta['fitness']:.4f}, family {meta['family'] or 'none'} {json.dumps(meta['constants'])}:",
+                      "```python", meta["simplified"].rstrip(), "```"]
         if r["held_out"]:
             lines += ["", "| held-out task | found (tuned lr) | tuned Lion | tuned AdamW |", "| --- | ---: | ---: | ---: |"]
             for task, h in r["held_out"].items():
@@ -244,6 +271,9 @@ def main(argv=None) -> None:
     if args.report_only:
         results = json.loads(report_path.with_suffix(".json").read_text())
         argv = results.get("argv") or [a for a in (argv or sys.argv[1:]) if a != "--report-only"]
+        for seed, r in results["seeds"].items():      # reports made before this field existed
+            if "best_meta" not in r:
+                r["best_meta"] = best_on_meta_validation(Path(results.get("out", args.out)) / f"seed{seed}")
     else:
         results = run_all(args)
         results["argv"] = list(argv or sys.argv[1:])

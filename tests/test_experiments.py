@@ -50,6 +50,8 @@ def test_lion_rediscovery_smoke(tmp_path):
     results = json.loads(report.with_suffix(".json").read_text())
     assert results["seeds"]["0"]["evaluations"] == 4
     assert results["seeds"]["0"]["best_large_fitness"] is not None       # the funnel score
+    assert results["seeds"]["0"]["best_meta"]["large_fitness"] is not None
+    assert "by meta-validation" in text
     assert set(results["seeds"]["0"]["held_out"]) == {"heavy_tail"}
     # --report-only rewrites the report from the JSON, keeping a hand-written Findings section
     report.write_text(text.replace("\n## Seed 0", "\n## Findings\n\nkept by hand\n\n## Seed 0"))
