@@ -220,7 +220,7 @@ def report(results: dict, figures: list[str], command: str) -> str:
              f"Proxy suite: {', '.join(results['suite'])}; held-out tasks: {', '.join(results['held_out'])}.",
              "The search saw only proxy fitness; families were identified afterwards.",
              f"Budget: {results['time_per_seed']:.0f} s of search per seed (and per baseline), "
-             f"{results.get('workers', 2)}.", ""]
+             f"{results.get('workers', '2 workers')}.", ""]
     for name in figures:
         lines.append(f"![{name}]({name})")
     for seed, r in results["seeds"].items():
