@@ -9,7 +9,6 @@ happens here; evolution, mutation and analysis stay pure.
 from __future__ import annotations
 
 import json
-import math
 import signal
 import time
 from dataclasses import dataclass, replace
@@ -114,7 +113,6 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
             stop["why"] = "interrupted"
         old_handler = signal.signal(signal.SIGINT, on_signal)
         best_seen = evo.best.fitness if evo.best else None
-        best_proxy = evo.best.fitness if evo.best else -math.inf      # funnel new_best_only
         done: list = []
         held: list = []
         late_large: dict[int, float] = {}
@@ -143,6 +141,7 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
                         late_large[r.candidate_id] = r.fitness   # written once the candidate is
                         continue
                     candidate = evo.pending[r.candidate_id]
+                    record = evo.best is None or r.fitness > evo.best.fitness   # funnel new_best_only
                     evo.tell(r.candidate_id, r.fitness)
                     by_id[r.candidate_id] = (candidate, r)
                     if candidate.id == evo.warm_start.id:
@@ -150,9 +149,8 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
                         store.set_meta("warm_start_fitness", r.fitness)
                     if cfg.funnel and r.failure is None and warm_fitness is not None and (
                             candidate.id == evo.warm_start.id or (r.fitness > warm_fitness + cfg.funnel_margin
-                                                                  and not (cfg.funnel_new_best and r.fitness <= best_proxy))):
+                                                                  and (record or not cfg.funnel_new_best))):
                         executor.submit([candidate], size="large")
-                    best_proxy = max(best_proxy, r.fitness)
                 # Commit (finished candidates + a snapshot, one transaction) at most every
                 # COMMIT_INTERVAL seconds: a snapshot serialises the whole population. A driver
                 # killed in between loses only those seconds of results, which resume re-evaluates.
