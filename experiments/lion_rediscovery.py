@@ -31,6 +31,8 @@ from evosearch.search import run_search
 from evosearch.simplify import simplify
 from evosearch.store import RunStore
 
+from lion_vs_adamw import kept_findings     # a sibling script
+
 LR_MULTIPLIERS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)   # for a program's own lr scale
 LION_LRS = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 
@@ -277,16 +279,14 @@ def main(argv=None) -> None:
     else:
         results = run_all(args)
         results["argv"] = list(argv or sys.argv[1:])
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str))
+    report_path.parent.mkdir(parents=True, exist_ok=True)     # the results first: a plotting error loses nothing
+    report_path.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str))
     figures = plot(Path(results.get("out", args.out)), results, report_path.parent)
     text = report(results, figures, "python experiments/lion_rediscovery.py " + " ".join(argv or sys.argv[1:]))
-    if report_path.exists() and "## Findings" in report_path.read_text():   # written by hand: kept
-        old = report_path.read_text()
-        findings = "## Findings" + old.split("## Findings", 1)[1].split("\n## ", 1)[0].rstrip() + "\n\n"
+    findings = kept_findings(report_path)       # written by hand: kept
+    if findings:
         text = text.replace("\n## ", "\n" + findings + "## ", 1)
     report_path.write_text(text)
-    (report_path.with_suffix(".json")).write_text(json.dumps(results, indent=2, default=str))
     print(next(line for line in text.splitlines() if line.startswith("lion_family_found")))
 
 

@@ -302,11 +302,7 @@ def write(out: Path, meta: dict, results: list[dict], runs: list[Run]) -> None:
         writer.writeheader()
         writer.writerows(asdict(r) for r in runs)
     md = out.with_suffix(".md")
-    findings = ""
-    if md.exists():
-        text = md.read_text()
-        if "## Findings" in text:
-            findings = "## Findings" + text.split("## Findings", 1)[1].split("\n## ", 1)[0].rstrip() + "\n\n"
+    findings = kept_findings(md)
     counts = {k: sum(r["verdict"]["winner"] == k for r in results) for k in ("Lion", "AdamW", "tie", "failed")}
     md.write_text(
         "# Tuned Lion against tuned AdamW on the proxy tasks\n\n"
@@ -317,6 +313,15 @@ def write(out: Path, meta: dict, results: list[dict], runs: list[Run]) -> None:
         f"of {len(results)} settings"
         + (f" ({counts['failed']} failed)" if counts["failed"] else "") + ".\n"
         + (f"\nSkipped for lack of budget: {', '.join(meta['skipped'])}.\n" if meta["skipped"] else ""))
+
+
+def kept_findings(md: Path) -> str:
+    """The hand-written "## Findings" section of the report ``md`` (up to the next section, followed
+    by a blank line), or "" when there is none: the experiments rewrite their reports but keep it."""
+    text = md.read_text() if md.exists() else ""
+    if "## Findings" not in text:
+        return ""
+    return "## Findings" + text.split("## Findings", 1)[1].split("\n## ", 1)[0].rstrip() + "\n\n"
 
 
 def method(meta: dict) -> str:
