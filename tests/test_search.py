@@ -24,7 +24,7 @@ import pytest
 
 from evosearch import Program, cli, evolution, reference
 from evosearch.analysis import canonical_hash, check, pruning_reason
-from evosearch.config import ConfigError, SearchConfig, load_config, parse_config
+from evosearch.config import SearchConfig, load_config
 from evosearch.errors import ProgramError
 from evosearch.evolution import EvolutionConfig, RegularizedEvolution
 from evosearch.fingerprint import fingerprint
@@ -570,46 +570,7 @@ def test_same_seed_gives_the_same_history_in_process(baselines, no_descriptions,
     assert histories[0] != histories[2]
 
 
-# ---- 8. config errors and the command line ---------------------------------------------------------
-
-@pytest.mark.parametrize("data, named", [
-    ({"serach": {"seed": 1}}, "serach"),
-    ({"search": {"max_eval": 10}}, "max_eval"),
-    ({"tasks": {"names": ["no_such_task"]}}, "no_such_task"),
-    ({"mutation": {"insrt": 1.0}}, "insrt"),
-    ({"search": {"population_size": 5, "tournament_size": 9}}, "tournament_size"),
-])
-def test_config_errors_name_the_problem(data, named):
-    with pytest.raises(ConfigError, match=named):
-        parse_config(data)
-
-
-def test_bad_toml_and_missing_file_are_config_errors(tmp_path):
-    bad = tmp_path / "bad.toml"
-    bad.write_text("[search\nseed = 1\n")
-    with pytest.raises(ConfigError, match="not valid TOML"):
-        load_config(bad)
-    with pytest.raises(ConfigError, match="cannot read config"):
-        load_config(tmp_path / "missing.toml")
-
-
-def test_every_documented_key_parses(tmp_path):
-    config = tmp_path / "cfg.toml"
-    config.write_text(CONFIG + "[funnel]\nenabled = false\n[mutation]\ninsert = 2.0\n")
-    cfg = load_config(config)
-    assert (cfg.tasks, cfg.population_size, cfg.seed, cfg.mutation.insert) == ((TASK,), 10, 1, 2.0)
-    assert load_config(Path(__file__).parents[1] / "experiments" / "quickstart.toml").max_evals > 0
-
-
-@pytest.mark.parametrize("toml", ["[serach]\nseed = 1\n", "[tasks]\nnames = ['no_such_task']\n", "[search\n"])
-def test_cli_reports_config_errors_with_exit_code_2(toml, tmp_path, capsys):
-    config = tmp_path / "cfg.toml"
-    config.write_text(toml)
-    assert cli.main(["search", str(config), "--out", str(tmp_path / "run"), "--in-process"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("evosearch: error:") and "Traceback" not in err
-    assert not (tmp_path / "run" / "run.sqlite").exists() or not candidates(tmp_path / "run")
-
+# ---- 8. the command line (config errors: test_config.py) ------------------------------------------
 
 def test_an_existing_run_is_not_overwritten_without_resume(baselines, no_descriptions, tmp_path, capsys):
     config = tmp_path / "cfg.toml"
