@@ -87,26 +87,24 @@ class CompiledProgram:
                  foreach: bool = True):
         """One step for a list of parameter tensors. Returns (updates, new states), lists of lists
         matching ``states``."""
+        env = self._inputs(w, g, states, lr, t)
+        n = len(env[WEIGHT])
+        for st in self.steps:
+            env[st.target] = _apply(st, _args(st, env, hyper), n, foreach)
+        return self._outputs(env)
+
+    def _inputs(self, w, g, states, lr, t) -> dict:
         prog = self.program
         env: dict[str, object] = {WEIGHT: list(w), GRAD: list(g), LR: lr}
         if STEP in prog.inputs:
             env[STEP] = t
         for name, vals in zip(prog.state_names, states):
             env[name] = list(vals)
-        n = len(env[WEIGHT])
-        for st in self.steps:
-            args = []
-            for ref in st.refs:
-                if ref[0] == "var":
-                    args.append(env[ref[1]])
-                elif ref[0] == "const":
-                    args.append(ref[1])
-                else:
-                    v = hyper[ref[1]]
-                    args.append(float(v if ref[2] is None else v[ref[2]]))
-            env[st.target] = _apply(st, args, n, foreach)
+        return env
+
+    def _outputs(self, env: dict):
         outs = []
-        for k, name in enumerate(prog.outputs):
+        for k, name in enumerate(self.program.outputs):
             v = env[name]
             if not isinstance(v, list):
                 raise TypeError(f"output {name!r} is not a per-parameter value")  # excluded by kinds()
@@ -114,6 +112,130 @@ class CompiledProgram:
                 v = [x.clone() for x in v]
             outs.append(v)
         return outs[0], outs[1:]
+
+
+def call_many(calls: Sequence[tuple]) -> list:
+    """Several programs, one step each: ``calls[i]`` is ``(compiled, w, g, states, lr, t, hyper)``
+    and ``result[i]`` is what ``compiled(w, g, states, lr, t, hyper)`` returns, bit for bit, or the
+    exception that it raised.
+
+    The programs run in lockstep, one statement each per round. Statements of a round that would
+    take the multi-tensor path with the same primitive and the same scalar arguments are one
+    ``_foreach_*`` call over all their tensors: on CPU such a call runs the one-tensor kernel
+    tensor by tensor, so every value is what the program computes alone, at a fraction of the
+    per-call overhead (batched evaluation of K candidates, ``tasks.batched``)."""
+    runs = [_Run(c, *args) for c, *args in calls]
+    live = list(runs)
+    while live:
+        groups: dict[tuple, list[_Run]] = {}
+        for run in live:
+            run.advance()
+            if run.key is not None:
+                groups.setdefault(run.key, []).append(run)
+        for members in groups.values():
+            _apply_group(members)
+        live = [run for run in live if run.key is not None]
+    return [run.result() for run in runs]
+
+
+class _Run:
+    """One program's step in ``call_many``: its environment and next statement."""
+
+    def __init__(self, compiled: CompiledProgram, w, g, states, lr, t=None, hyper=None):
+        self.compiled, self.hyper = compiled, hyper
+        self.error: Exception | None = None
+        self.key: tuple | None = None      # the grouping key of the pending statement, None when done
+        self.index, self.n = 0, 0
+        try:
+            self.env = compiled._inputs(w, g, states, lr, t)
+            self.n = len(self.env[WEIGHT])
+        except Exception as exc:  # noqa: BLE001 - reported as this program's result
+            self.env, self.error = {}, exc
+
+    def advance(self) -> None:
+        """Run statements that cannot share a call, up to the next one that can (its arguments in
+        ``self.args``, its key in ``self.key``) or the end."""
+        steps, self.key = self.compiled.steps, None
+        if self.error is not None:
+            return
+        try:
+            while self.index < len(steps):
+                st = steps[self.index]
+                args = _args(st, self.env, self.hyper)
+                if _groupable(st, args):
+                    self.args = args
+                    # float.hex tells -0.0 from 0.0 (and NaN from itself): equal keys mean equal scalars
+                    self.key = (st.prim.name,) + tuple(None if a.__class__ is list else a.hex() for a in args)
+                    return
+                self.env[st.target] = _apply(st, args, self.n, True)
+                self.index += 1
+        except Exception as exc:  # noqa: BLE001 - reported as this program's result
+            self.error = exc
+
+    def done(self, value) -> None:
+        self.env[self.compiled.steps[self.index].target] = value
+        self.index += 1
+
+    def result(self):
+        if self.error is not None:
+            return self.error
+        try:
+            return self.compiled._outputs(self.env)
+        except Exception as exc:  # noqa: BLE001
+            return exc
+
+
+# Multi-tensor forms, for call_many only, of primitives without one: each is the primitive's own
+# kernels tensor by tensor (square is pow(x, 2), which torch computes as x * x), which
+# tests/test_execute.py checks bit for bit, special values included.
+_GROUP_FORMS = {
+    "square": lambda xs: torch._foreach_mul(xs, xs),
+    "sqrt": lambda xs: torch._foreach_sqrt(torch._foreach_abs(xs)),
+}
+
+
+def _groupable(st: _Step, args: list) -> bool:
+    """Whether the statement would take a multi-tensor path in ``_apply`` (or has a form in
+    ``_GROUP_FORMS``), with arguments that ``_apply_group`` can join."""
+    if st.foreach:
+        return all(a.__class__ is list or a.__class__ is float for a in args)
+    return st.prim.name in _GROUP_FORMS and all(a.__class__ is list for a in args)
+
+
+def _apply_group(members: list[_Run]) -> None:
+    """One pending statement of each run, equal up to their tensors: one multi-tensor call."""
+    st = members[0].compiled.steps[members[0].index]
+    if len(members) > 1:
+        args = [[x for run in members for x in run.args[pos]] if a.__class__ is list else a
+                for pos, a in enumerate(members[0].args)]
+        try:
+            out = list(_GROUP_FORMS[st.prim.name](*args) if not st.foreach else st.prim.foreach(*args))
+        except Exception:  # noqa: BLE001 - find out whose statement it was, one at a time below
+            pass
+        else:
+            offset = 0
+            for run in members:
+                run.done(out[offset:offset + run.n])
+                offset += run.n
+            return
+    for run in members:
+        try:
+            run.done(_apply(run.compiled.steps[run.index], run.args, run.n, True))
+        except Exception as exc:  # noqa: BLE001 - reported as this program's result
+            run.error, run.key = exc, None
+
+
+def _args(st: _Step, env: dict, hyper: dict | None) -> list:
+    args = []
+    for ref in st.refs:
+        if ref[0] == "var":
+            args.append(env[ref[1]])
+        elif ref[0] == "const":
+            args.append(ref[1])
+        else:
+            v = hyper[ref[1]]
+            args.append(float(v if ref[2] is None else v[ref[2]]))
+    return args
 
 
 def _apply(st: _Step, args: list, n: int, foreach: bool):

@@ -46,7 +46,7 @@ from torch.func import functional_call, vmap
 from torch.overrides import TorchFunctionMode
 
 from evosearch import hyperparams
-from evosearch.execute import CompiledProgram
+from evosearch.execute import CompiledProgram, call_many
 
 from .base import (FAILURE_FITNESS, WEIGHT_CHECK_EVERY, EvalResult, Task, loss_failure, lr_factor,
                    torch_threads, weight_failure)
@@ -99,9 +99,10 @@ class _Candidate:
         per_tensor = any(st.prim.reduces == "tensor" for st in compiled.steps)
         return cls(compiled, dict(spec.defaults), lr, per_tensor)
 
-    def step(self, w: torch.Tensor, g: torch.Tensor, layout: "_Layout", lr: float):
-        """Run the program on one model's flat weights and gradient; returns (weight tensors,
-        updates, state tensors, new states) for the caller to subtract and copy."""
+    def call(self, w: torch.Tensor, g: torch.Tensor, layout: "_Layout", lr: float) -> tuple:
+        """The arguments of one step of the program on one model's flat weights and gradient
+        (``CompiledProgram``'s, for ``execute.call_many``), and the weight and state tensors that
+        its results replace."""
         if not self.states:
             self.states = [torch.zeros_like(w) for _ in self.compiled.program.state_names]
         self.t += 1
@@ -109,8 +110,7 @@ class _Candidate:
             ws, gs, states = layout.views(w), layout.views(g), [layout.views(s) for s in self.states]
         else:
             ws, gs, states = [w], [g], [[s] for s in self.states]
-        updates, new_states = self.compiled(ws, gs, states, lr, float(self.t), self.hyper, True)
-        return ws, updates, [x for s in states for x in s], [x for s in new_states for x in s]
+        return (self.compiled, ws, gs, states, lr, float(self.t), self.hyper), ws, [x for s in states for x in s]
 
 
 class _Layout:
@@ -209,22 +209,23 @@ def _train(task: Task, candidates: list[_Candidate], seed: int, limit: float, ex
 
 @torch.no_grad()
 def _update(candidates, active, stack: _Stack, layout: _Layout, factor: float) -> None:
-    """Each live candidate's program on its row; then, as ``FlatProgramOptimizer.step`` does,
-    w -= update and the states take their new values (one multi-tensor call for all rows)."""
+    """Each live candidate's program on its row, all in lockstep (``execute.call_many``); then, as
+    ``FlatProgramOptimizer.step`` does, w -= update and the states take their new values (one
+    multi-tensor call for all rows)."""
+    live = [candidates[k] for k in active]
+    rows = [row for row, c in enumerate(live) if c.failure is None]
+    calls = [live[row].call(stack.weights[row], stack.grads[row], layout, live[row].lr * factor)
+             for row in rows]
     weights, updates, olds, news = [], [], [], []
-    for row, k in enumerate(active):
-        c = candidates[k]
-        if c.failure is not None:
+    for row, (_, w, old), result in zip(rows, calls, call_many([call for call, _, _ in calls])):
+        if isinstance(result, Exception):  # a candidate's arithmetic must not stop the batch
+            live[row].failure = f"exception during training: {type(result).__name__}: {result}"
             continue
-        try:
-            w, u, old, new = c.step(stack.weights[row], stack.grads[row], layout, c.lr * factor)
-        except Exception as exc:  # noqa: BLE001 - a candidate's arithmetic must not stop the batch
-            c.failure = f"exception during training: {type(exc).__name__}: {exc}"
-            continue
+        u, new = result
         weights += w
         updates += u
         olds += old
-        news += new
+        news += [x for s in new for x in s]
     if weights:
         torch._foreach_sub_(weights, updates)
     if olds:
