@@ -7,11 +7,15 @@ learning-rate schedule of ``Task.train``. Their weights are the rows of one (K, 
 gradients the rows of another, each row in the layout of ``evosearch.flat`` (the parameters
 concatenated in ``model.parameters()`` order). A step is
 
-  * one forward and one backward for all K models: ``torch.func.functional_call`` under ``vmap``,
-    then the backward of the summed losses (d sum / d loss_k is exactly 1, so row k receives model
-    k's gradient, accumulated into the zeroed buffer as in ``FlatProgramOptimizer``);
+  * one forward and one backward for all K models: ``torch.func.functional_call`` under ``vmap``
+    (a ``nn.Sequential`` of linear layers and elementwise activations runs layer by layer on the
+    stack instead, with only the loss under vmap: the same kernels at less overhead), then the
+    backward of the summed losses (d sum / d loss_k is exactly 1, so row k receives model k's
+    gradient, accumulated into the zeroed buffer as in ``FlatProgramOptimizer``);
   * each candidate's program on its own row, as ``FlatProgramOptimizer.step`` runs it on a model's
-    flat buffer: the same kernels on the same N contiguous values.
+    flat buffer: the same kernels on the same N contiguous values. The K programs run in lockstep
+    (``evosearch.execute.call_many``): a statement that several of them share, up to their
+    tensors, is one multi-tensor call.
 
 Bit-for-bit results. Candidates with ``sign`` or large learning rates train chaotically: with plain
 vmap, whose batched matmuls sum in another order for thin layers, a last-bit difference in one
@@ -42,6 +46,7 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.func import functional_call, vmap
 from torch.overrides import TorchFunctionMode
 
@@ -257,7 +262,19 @@ def _metrics(task: Task, model, layout: _Layout, weights, c: _Candidate, loss0: 
 # -- the batched forward -----------------------------------------------------------------------
 
 def _batched_loss(task: Task, model: torch.nn.Module, layout: _Layout):
-    """(leaves, x, y) -> the K models' losses, with the products of ``_ExactProducts``."""
+    """(leaves, x, y) -> the K models' losses, with the products of ``_ExactProducts``. A
+    ``nn.Sequential`` of linear layers, flattenings and elementwise activations runs layer by layer
+    on (K, ...) tensors (``_sequential``), only the loss under vmap: the same kernels as vmap over
+    the whole model, at less than half its overhead; any other model runs under vmap."""
+    layers = _sequential(model)
+    if layers is not None:
+        k_loss = vmap(task.loss, in_dims=(0, None))
+
+        def run(leaves, xb, yb):
+            with _ExactProducts():
+                return k_loss(layers(dict(zip(layout.names, leaves)), xb), yb)
+        return run
+
     def loss(tensors, xb, yb):
         return task.loss(functional_call(model, dict(zip(layout.names, tensors)), (xb,)), yb)
 
@@ -267,6 +284,38 @@ def _batched_loss(task: Task, model: torch.nn.Module, layout: _Layout):
         with _ExactProducts():
             return batched(leaves, xb, yb)
     return run
+
+
+# Modules that act on each element alone: the same on a (K, ...) stack as on each model's slice.
+_ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.GELU, nn.Sigmoid, nn.SiLU, nn.LeakyReLU, nn.ELU, nn.Softplus,
+                nn.Identity)
+
+
+def _sequential(model: torch.nn.Module):
+    """For a ``nn.Sequential`` of ``nn.Linear``, ``nn.Flatten`` and ``_ELEMENTWISE`` modules: a
+    function (parameters by name, shared input x) -> the K models' outputs (K, ...); else None."""
+    if type(model) is not nn.Sequential or not all(
+            type(m) in (nn.Linear, nn.Flatten) + _ELEMENTWISE for m in model):
+        return None
+    named = list(model.named_children())
+
+    def forward(params: dict, x: torch.Tensor) -> torch.Tensor:
+        k = next(iter(params.values())).shape[0]
+        h, stacked = x, False
+        for name, m in named:
+            if type(m) is nn.Linear:
+                h = h if stacked else h.expand(k, *h.shape)
+                w, b = params[f"{name}.weight"], params.get(f"{name}.bias")
+                h = _BatchedLinear.apply(h.reshape(k, -1, h.shape[-1]), w, b).view(*h.shape[:-1], w.shape[1])
+                stacked = True
+            elif type(m) is nn.Flatten:   # its dimensions count from a model's, not the stack's
+                start = m.start_dim + stacked if m.start_dim >= 0 else m.start_dim
+                end = m.end_dim + stacked if m.end_dim >= 0 else m.end_dim
+                h = h.flatten(start, end)
+            else:
+                h = m(h)
+        return h if stacked else h.expand(k, *h.shape)
+    return forward
 
 
 _BATCHING: dict[tuple, str] = {}   # (task setup, K) -> "exact", "inexact" or "unbatchable"

@@ -18,7 +18,7 @@ import tasks
 from evosearch import Program, reference
 from evosearch.execute import CompiledProgram
 from tasks.base import Task
-from tasks.batched import evaluate_batch
+from tasks.batched import _sequential, evaluate_batch
 
 PROGRAMS = [("adamw", 10.0), ("lion", 1e-3), ("signum", 1e-2), ("sgd_momentum", 0.01)]
 
@@ -167,3 +167,24 @@ def test_a_model_batched_inexactly_is_batched_only_when_allowed(monkeypatch):
     assert len(fallbacks) == len(programs)
     for a, b in zip(alone, approximate):
         assert b.failure is None and b.fitness == pytest.approx(a.fitness, abs=1e-5)
+
+
+class _FlatMLP(_Blobs):
+    """Images flattened from dimension 1, a layer without bias, a GELU: the layer-by-layer path."""
+    def make_model(self):
+        return nn.Sequential(nn.Flatten(), nn.Linear(36, 12, bias=False), nn.GELU(), nn.Linear(12, 2))
+
+
+def test_sequential_models_run_layer_by_layer_bit_for_bit(monkeypatch):
+    assert _sequential(_FlatMLP().make_model()) is not None
+    assert _sequential(tasks.get("heavy_tail").make_model()) is not None
+    assert _sequential(_DropoutNet().make_model()) is None     # random: vmap decides (and refuses)
+    assert _sequential(_ConvNet().make_model()) is None
+    task = _FlatMLP()
+    scored_by_val_loss(task, monkeypatch)
+    programs = [reference.load("adamw"), reference.load("signum"), reference.load("sgd"), NORMALISED]
+    lrs = [10.0, 1e-2, 0.3, 1e-2]
+    alone = [task.evaluate(p, 0, lr) for p, lr in zip(programs, lrs)]
+    fallbacks = count_one_at_a_time(task, monkeypatch)
+    assert_same(alone, evaluate_batch(task, programs, 0, lrs), exact_losses=False)
+    assert fallbacks == []
