@@ -40,6 +40,7 @@ class SearchConfig:
     # [executor]
     workers: int = 0                 # Ray actors (0: one per CPU of the machine or cluster)
     batch_size: int = 2              # candidates per actor call
+    batched: bool = False            # train a call's candidates together, per task and seed (tasks.batched)
     address: str = ""                # Ray cluster address ("" : $RAY_ADDRESS, else an embedded Ray)
     in_process: bool = False         # evaluate in the driver (debugging; deterministic)
     # [funnel]
@@ -53,7 +54,7 @@ class SearchConfig:
 
     def suite(self) -> SuiteSpec:
         return SuiteSpec(tuple(self.tasks), self.task_size, tuple(self.task_seeds), self.lr,
-                         self.eval_time_limit or None)
+                         self.eval_time_limit or None, batched=self.batched)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -76,7 +77,7 @@ SECTIONS = {
                "restart_patience", "hall_of_fame", "strategy", "random_walk"},
     "tasks": {"names": "tasks", "size": "task_size", "seeds": "task_seeds", "lr": "lr",
               "time_limit": "eval_time_limit"},
-    "executor": {"workers", "batch_size", "address", "in_process"},
+    "executor": {"workers", "batch_size", "batched", "address", "in_process"},
     "funnel": {"enabled": "funnel", "margin": "funnel_margin", "new_best_only": "funnel_new_best"},
 }
 

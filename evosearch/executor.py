@@ -34,11 +34,8 @@ class InProcessExecutor:
         self.queue.extend((c, size) for c in candidates)
 
     def poll(self, timeout: float = 0.0) -> list[Evaluation]:
-        out = []
-        for _ in range(min(self.batch_size, len(self.queue))):
-            c, size = self.queue.popleft()
-            out.append(self.evaluator.evaluate(c.id, c.program, size))
-        return out
+        batch = [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
+        return self.evaluator.evaluate_many([(c.id, c.program, size) for c, size in batch])
 
     def shutdown(self) -> None:
         self.queue.clear()
@@ -57,12 +54,9 @@ def _worker_class():
 
         def evaluate(self, batch: list[tuple[int, str, str]]) -> list[Evaluation]:
             from .program import Program
-            out = []
-            for cid, text, size in batch:
-                e = self.evaluator.evaluate(cid, Program.parse(text), size)
-                out.append(Evaluation(e.candidate_id, e.fitness, e.task_fitness, e.metrics, e.failure,
-                                      f"{self.node[:8]}:{e.worker}", e.seconds, e.size))
-            return out
+            results = self.evaluator.evaluate_many([(cid, Program.parse(text), size) for cid, text, size in batch])
+            return [Evaluation(e.candidate_id, e.fitness, e.task_fitness, e.metrics, e.failure,
+                               f"{self.node[:8]}:{e.worker}", e.seconds, e.size) for e in results]
 
         def node_id(self) -> str:
             return self.node

@@ -2,9 +2,13 @@
 
 1. evaluations per second with 2 Ray workers vs 1 (goal on the 2-core machine: >= 1.7x);
 2. the driver's own cost per evaluation (ask, tell, snapshot, SQLite commit, hall of fame) with an
-   executor that answers at once, relative to the mean training time of one evaluation.
+   executor that answers at once, relative to the mean training time of one evaluation;
+3. with ``--batched K`` instead: evaluations per second of a 2-worker search whose actors train
+   their K candidates per call together (``[executor] batched = true``) vs one at a time, both with
+   ``batch_size = K``.
 
     python experiments/bench_search.py [--evals 100] [--tasks digits_mlp large_batch] [--batch-size 2]
+    python experiments/bench_search.py --batched 8 [--tasks heavy_tail noisy_digits]
 """
 
 from __future__ import annotations
@@ -76,12 +80,16 @@ def main(argv=None) -> None:
                     help="the suite (default: the quickstart's)")
     ap.add_argument("--batch-size", type=int, default=2, help="candidates per actor call (config default 2)")
     ap.add_argument("--warmup", type=int, default=10, help="evaluations before timing starts")
+    ap.add_argument("--batched", type=int, default=0, metavar="K",
+                    help="compare batched evaluation with K candidates per call against unbatched (3.)")
     args = ap.parse_args(argv)
     import ray
     from evosearch.executor import init_ray
     init_ray(num_cpus=2)
     base = SearchConfig(warm_start="adamw", max_evals=args.evals, population_size=20, tournament_size=4,
                         tasks=tuple(args.tasks), batch_size=args.batch_size)
+    if args.batched:
+        return compare_batched(replace(base, batch_size=args.batched, workers=2), args)
     rates = {}
     for workers in (1, 2, 1, 2):       # interleaved, so that drifting machine load hits both
         with tempfile.TemporaryDirectory() as d:
@@ -106,6 +114,24 @@ def main(argv=None) -> None:
     print(f"driver loop: {driver * 1e3:.1f} ms per trained evaluation ({out.evaluations} evaluations, "
           f"{out.cache_hits} cache hits, {out.rejected} pruned of {out.generated} children)")
     print(f"  = {driver / train:.3f} of one evaluation's wall time with 1 worker ({train:.2f} s)")
+
+
+def compare_batched(base: SearchConfig, args) -> None:
+    import ray
+    rates = {}
+    for batched in (False, True, False, True):      # interleaved, as above
+        with tempfile.TemporaryDirectory() as d:
+            cfg = replace(base, batched=batched, seed=0, max_evals=args.evals + args.warmup)
+            meter = SteadyRate(args.warmup)
+            run_search(cfg, d, progress=meter)
+            rates.setdefault(batched, []).append(meter.rate())
+    ray.shutdown()
+    r0, r1 = (sum(rates[b]) / len(rates[b]) for b in (False, True))
+    print(f"suite {'+'.join(args.tasks)}, 2 workers, batch size {base.batch_size}: {args.evals} timed "
+          f"evaluations per run (after {args.warmup}), runs interleaved")
+    print(f"  one at a time: {r0:.2f} evaluations/s   (runs: {', '.join(f'{x:.2f}' for x in rates[False])})")
+    print(f"  batched      : {r1:.2f} evaluations/s   (runs: {', '.join(f'{x:.2f}' for x in rates[True])})")
+    print(f"  batched / one at a time: {r1 / r0:.2f}x")
 
 
 if __name__ == "__main__":

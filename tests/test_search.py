@@ -570,6 +570,42 @@ def test_same_seed_gives_the_same_history_in_process(baselines, no_descriptions,
     assert histories[0] != histories[2]
 
 
+def test_batched_evaluation_scores_a_search_bit_for_bit(local_ray, baselines, no_descriptions, tmp_path):
+    """``[executor] batched``: actors train each call's candidates together (tasks.batched). The
+    fitness of every candidate must be what it scores alone, and the run must be recorded as any."""
+    from evosearch.evaluate import SuiteEvaluator
+    cfg = tiny_config(max_evals=16, workers=2, batch_size=4, batched=True)
+    outcome = run_search(cfg, tmp_path / "run", progress=Hook())
+    rows = check_run_store(tmp_path / "run", outcome)
+    evaluated = [r for r in rows if r["status"] == "evaluated"]
+    assert len(evaluated) == 16
+    # the candidates of one call share its time equally: proof that they were trained together
+    assert len({r["seconds"] for r in evaluated}) <= 10
+    alone = SuiteEvaluator(replace(cfg.suite(), batched=False))
+    for r in evaluated:
+        e = alone.evaluate(r["id"], Program.parse(r["program"]))
+        assert (r["fitness"], r["failure"]) == (e.fitness, e.failure)
+
+
+def test_batched_evaluation_of_mixed_sizes_is_each_alone():
+    """An in-process call may mix proxy and large (funnel) candidates: each size is trained together,
+    and every result is the one-at-a-time result, size label included."""
+    from evosearch.evaluate import SuiteEvaluator, SuiteSpec
+    made_up = {TASK: {0: [10.0, 1.0, 1e-3]}}         # fitness is (10 - val loss) / 9: no tuning needed
+    spec = SuiteSpec((TASK,), seeds=(0,), baselines={**made_up, "@large": made_up}, batched=True)
+    items = [(0, ADAMW, None), (1, reference.load("lion"), "large"), (2, reference.load("signum"), "proxy"),
+             (3, ADAMW, "large"), (4, reference.load("sgd"), None)]
+    together = SuiteEvaluator(spec).evaluate_many(items)
+
+    def without_times(metrics: dict) -> dict:
+        return {key: {m: v for m, v in d.items() if m != "wall_time"} for key, d in metrics.items()}
+    alone = SuiteEvaluator(replace(spec, batched=False))
+    for item, e in zip(items, together):
+        a = alone.evaluate(*item)
+        assert (e.candidate_id, e.fitness, e.failure, e.size) == (a.candidate_id, a.fitness, a.failure, a.size)
+        assert without_times(e.metrics) == without_times(a.metrics)
+
+
 # ---- 8. the command line (config errors: test_config.py) ------------------------------------------
 
 def test_an_existing_run_is_not_overwritten_without_resume(baselines, no_descriptions, tmp_path, capsys):
