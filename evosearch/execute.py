@@ -93,6 +93,19 @@ class CompiledProgram:
             env[st.target] = _apply(st, _args(st, env, hyper), n, foreach)
         return self._outputs(env)
 
+    def group_plan(self) -> list:
+        """Per statement, for ``call_many``: None if it runs alone, else (the part of its grouping
+        key that is fixed: primitive and which arguments are per-parameter lists, the positions of
+        its scalar arguments). A statement is grouped when ``_apply`` would run it with a
+        multi-tensor kernel (with Python-float scalars), or when all its arguments are lists and
+        it has a form in ``_GROUP_FORMS``."""
+        if not hasattr(self, "_plan"):
+            self._plan = [
+                ((st.prim.name, st.per_param), [p for p, listed in enumerate(st.per_param) if not listed])
+                if st.foreach or (st.prim.name in _GROUP_FORMS and all(st.per_param)) else None
+                for st in self.steps]
+        return self._plan
+
     def _inputs(self, w, g, states, lr, t) -> dict:
         prog = self.program
         env: dict[str, object] = {WEIGHT: list(w), GRAD: list(g), LR: lr}
@@ -146,6 +159,8 @@ class _Run:
         self.error: Exception | None = None
         self.key: tuple | None = None      # the grouping key of the pending statement, None when done
         self.index, self.n = 0, 0
+        # grouping needs Python-float scalars (lr and t may also be 0-d tensors, e.g. under compile)
+        self.plan = compiled.group_plan() if type(lr) is float and type(t) in (float, type(None)) else None
         try:
             self.env = compiled._inputs(w, g, states, lr, t)
             self.n = len(self.env[WEIGHT])
@@ -159,13 +174,15 @@ class _Run:
         if self.error is not None:
             return
         try:
+            plan = self.plan or [None] * len(steps)
             while self.index < len(steps):
                 st = steps[self.index]
                 args = _args(st, self.env, self.hyper)
-                if _groupable(st, args):
+                if plan[self.index] is not None:
+                    pattern, scalars = plan[self.index]
                     self.args = args
                     # float.hex tells -0.0 from 0.0 (and NaN from itself): equal keys mean equal scalars
-                    self.key = (st.prim.name,) + tuple(None if a.__class__ is list else a.hex() for a in args)
+                    self.key = (pattern, *[args[pos].hex() for pos in scalars])
                     return
                 self.env[st.target] = _apply(st, args, self.n, True)
                 self.index += 1
@@ -192,14 +209,6 @@ _GROUP_FORMS = {
     "square": lambda xs: torch._foreach_mul(xs, xs),
     "sqrt": lambda xs: torch._foreach_sqrt(torch._foreach_abs(xs)),
 }
-
-
-def _groupable(st: _Step, args: list) -> bool:
-    """Whether the statement would take a multi-tensor path in ``_apply`` (or has a form in
-    ``_GROUP_FORMS``), with arguments that ``_apply_group`` can join."""
-    if st.foreach:
-        return all(a.__class__ is list or a.__class__ is float for a in args)
-    return st.prim.name in _GROUP_FORMS and all(a.__class__ is list for a in args)
 
 
 def _apply_group(members: list[_Run]) -> None:
