@@ -9,6 +9,7 @@ are run.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -159,11 +160,15 @@ class _Run:
         self.error: Exception | None = None
         self.key: tuple | None = None      # the grouping key of the pending statement, None when done
         self.index, self.n = 0, 0
-        # grouping needs Python-float scalars (lr and t may also be 0-d tensors, e.g. under compile)
-        self.plan = compiled.group_plan() if type(lr) is float and type(t) in (float, type(None)) else None
+        self.plan = None
         try:
             self.env = compiled._inputs(w, g, states, lr, t)
             self.n = len(self.env[WEIGHT])
+            # grouping needs Python-float scalars (lr and t may be 0-d tensors, e.g. under compile)
+            # and as many tensors in every list as weights (else the program raises alone)
+            if type(lr) is float and type(t) in (float, type(None)) and self.n and all(
+                    len(self.env[name]) == self.n for name in (GRAD, *compiled.program.state_names)):
+                self.plan = compiled.group_plan()
         except Exception as exc:  # noqa: BLE001 - reported as this program's result
             self.env, self.error = {}, exc
 
@@ -181,8 +186,8 @@ class _Run:
                 if plan[self.index] is not None:
                     pattern, scalars = plan[self.index]
                     self.args = args
-                    # float.hex tells -0.0 from 0.0 (and NaN from itself): equal keys mean equal scalars
-                    self.key = (pattern, *[args[pos].hex() for pos in scalars])
+                    # the scalars' bits: equal keys mean equal scalars (-0.0 is not 0.0)
+                    self.key = (pattern, *[_bits(args[pos]) for pos in scalars])
                     return
                 self.env[st.target] = _apply(st, args, self.n, True)
                 self.index += 1
@@ -201,6 +206,8 @@ class _Run:
         except Exception as exc:  # noqa: BLE001
             return exc
 
+
+_bits = struct.Struct("<d").pack
 
 # Multi-tensor forms, for call_many only, of primitives without one: each is the primitive's own
 # kernels tensor by tensor (square is pow(x, 2), which torch computes as x * x), which

@@ -218,9 +218,14 @@ def _update(candidates, active, stack: _Stack, layout: _Layout, factor: float) -
     ``FlatProgramOptimizer.step`` does, w -= update and the states take their new values (one
     multi-tensor call for all rows)."""
     live = [candidates[k] for k in active]
-    rows = [row for row, c in enumerate(live) if c.failure is None]
-    calls = [live[row].call(stack.weights[row], stack.grads[row], layout, live[row].lr * factor)
-             for row in rows]
+    rows, calls = [], []
+    for row, c in enumerate(live):
+        if c.failure is None:
+            try:
+                calls.append(c.call(stack.weights[row], stack.grads[row], layout, c.lr * factor))
+                rows.append(row)
+            except Exception as exc:  # noqa: BLE001 - a candidate must not stop the batch
+                c.failure = f"exception during training: {type(exc).__name__}: {exc}"
     weights, updates, olds, news = [], [], [], []
     for row, (_, w, old), result in zip(rows, calls, call_many([call for call, _, _ in calls])):
         if isinstance(result, Exception):  # a candidate's arithmetic must not stop the batch
@@ -294,10 +299,13 @@ _ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.GELU, nn.Sigmoid, nn.SiLU, nn.LeakyReLU, nn
 def _sequential(model: torch.nn.Module):
     """For a ``nn.Sequential`` of ``nn.Linear``, ``nn.Flatten`` and ``_ELEMENTWISE`` modules: a
     function (parameters by name, shared input x) -> the K models' outputs (K, ...); else None."""
+    named = list(model._modules.items())     # a module used twice is listed twice
     if type(model) is not nn.Sequential or not all(
-            type(m) in (nn.Linear, nn.Flatten) + _ELEMENTWISE for m in model):
+            type(m) in (nn.Linear, nn.Flatten) + _ELEMENTWISE for _, m in named):
         return None
-    named = list(model.named_children())
+    if len({id(m) for _, m in named}) < len(named) or any(   # shared parameters, hooks: vmap's job
+            m._forward_hooks or m._forward_pre_hooks for m in [model] + [m for _, m in named]):
+        return None
 
     def forward(params: dict, x: torch.Tensor) -> torch.Tensor:
         k = next(iter(params.values())).shape[0]

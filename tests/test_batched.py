@@ -180,6 +180,11 @@ def test_sequential_models_run_layer_by_layer_bit_for_bit(monkeypatch):
     assert _sequential(tasks.get("heavy_tail").make_model()) is not None
     assert _sequential(_DropoutNet().make_model()) is None     # random: vmap decides (and refuses)
     assert _sequential(_ConvNet().make_model()) is None
+    act = nn.ReLU()       # used twice: named_children would list it once
+    assert _sequential(nn.Sequential(nn.Linear(4, 4), act, nn.Linear(4, 4), act)) is None
+    hooked = nn.Sequential(nn.Linear(4, 2))
+    hooked[0].register_forward_hook(lambda module, args, out: out * 2)
+    assert _sequential(hooked) is None
     task = _FlatMLP()
     scored_by_val_loss(task, monkeypatch)
     programs = [reference.load("adamw"), reference.load("signum"), reference.load("sgd"), NORMALISED]

@@ -81,6 +81,33 @@ def test_equal_scalars_of_opposite_sign_do_not_share_a_call():
     assert torch.equal(u_neg[0].signbit(), ~neg[2][0].signbit())
 
 
+def test_nan_scalars_of_opposite_sign_do_not_share_a_call():
+    prog = Program.parse("def train(w, g, lr):\n    update = g * lr\n    return update\n")
+    gen = torch.Generator().manual_seed(0)
+    calls = [step_args(prog, gen, True, math.nan, 1.0), step_args(prog, gen, True, -math.nan, 1.0)]
+    for call, result in zip(calls, call_many(calls)):
+        assert_bitwise(call[0](*call[1:]), result)
+
+
+def test_lists_that_make_a_program_raise_alone_raise_in_lockstep():
+    """Joined lists would hide a program's own length mismatch (or emptiness) from torch."""
+    prog = reference.load("lion")
+    gen = torch.Generator().manual_seed(0)
+    # 2 weights and 1 state tensor, 1 weight and 2 state tensors (all of one shape): joined, 3 and 3
+    a, b = step_args(prog, gen, True, 1.0, 1.0), step_args(prog, gen, True, 1.0, 1.0)
+    a[1].append(a[1][0].clone())
+    a[2].append(a[2][0].clone())
+    b[3][0].append(b[3][0][0].clone())
+    empty = (a[0], [], [], [[]], 1.0, 1.0, a[6])
+    good = step_args(prog, gen, False, 1.0, 1.0)
+    for call in (a, b, empty):
+        with pytest.raises(RuntimeError):
+            call[0](*call[1:])
+    results = call_many([a, b, good, empty])
+    assert all(isinstance(results[i], RuntimeError) for i in (0, 1, 3))
+    assert_bitwise(good[0](*good[1:]), results[2])
+
+
 def test_one_programs_error_is_its_own_result():
     prog = reference.load("lion")
     gen = torch.Generator().manual_seed(0)
