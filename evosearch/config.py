@@ -40,7 +40,7 @@ class SearchConfig:
     # [executor]
     workers: int = 0                 # Ray actors (0: one per CPU of the machine or cluster)
     batch_size: int = 2              # candidates per actor call
-    batched: bool = False            # train a call's candidates together, per task and seed (tasks.batched)
+    batched: bool | str = False      # train a call's candidates together where it saves time, or "always"
     address: str = ""                # Ray cluster address ("" : $RAY_ADDRESS, else an embedded Ray)
     in_process: bool = False         # evaluate in the driver (debugging; deterministic)
     # [funnel]
@@ -133,3 +133,5 @@ def _validate(cfg: SearchConfig) -> None:
         raise ConfigError("[search]: need population_size >= 1 and 1 <= tournament_size <= population_size")
     if cfg.max_evals < 1:
         raise ConfigError("[search]: max_evals must be >= 1")
+    if cfg.batched not in (True, False, "always"):
+        raise ConfigError(f'[executor]: batched must be true, false or "always", not {cfg.batched!r}')

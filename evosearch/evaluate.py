@@ -23,7 +23,8 @@ class SuiteSpec:
     seeds: tuple[int, ...] = (0,)
     lr: float = 1.0
     time_limit: float | None = None        # per task evaluation; None: each task's default
-    batched: bool = False                  # evaluate_many trains its candidates together
+    batched: bool | str = False            # evaluate_many trains its candidates together where
+                                           # that saves time (tasks.batched.pays), or "always"
     baselines: dict = field(default_factory=dict)   # {task: {seed: [initial, best, best_lr]}}
 
 
@@ -55,9 +56,10 @@ class SuiteEvaluator:
 
     def evaluate_many(self, items: list[tuple[int, Program, str | None]]) -> list[Evaluation]:
         """``[self.evaluate(*item) for item in items]``. With ``spec.batched`` the candidates of one
-        size are trained together on each task and seed (``tasks.batched``: the same results bit
-        for bit, at a fraction of the cost on small models); each is charged an equal share of the
-        time."""
+        size are trained together on each task and seed where that saves time (``tasks.batched``:
+        the same results bit for bit, at a fraction of the cost on small models; ``pays`` measures
+        it once per task and number of candidates, unless ``spec.batched`` is "always"); each is
+        charged an equal share of the time."""
         if not self.spec.batched or len(items) < 2:
             return [self.evaluate(*item) for item in items]
         out: list[Evaluation | None] = [None] * len(items)
@@ -77,11 +79,15 @@ class SuiteEvaluator:
         per_task = [{} for _ in programs]
         metrics = [{} for _ in programs]
         failures = [[] for _ in programs]
+        from tasks.batched import pays
         for name, task in self.tasks.items():
             scores = [[] for _ in programs]
+            together = self.spec.batched == "always" or pays(task, len(programs))
             for seed in self.spec.seeds:
-                results = task.evaluate_batch(programs, seed=seed, lr=self.spec.lr,
-                                              time_limit=self.spec.time_limit)
+                results = (task.evaluate_batch(programs, seed=seed, lr=self.spec.lr, time_limit=self.spec.time_limit)
+                           if together else
+                           [task.evaluate(p, seed=seed, lr=self.spec.lr, time_limit=self.spec.time_limit)
+                            for p in programs])
                 for k, r in enumerate(results):
                     scores[k].append(r.fitness)
                     if r.failure:

@@ -334,11 +334,70 @@ def _batchable(task: Task, model, layout: _Layout, batched_loss, size: int, exac
     ``exact`` a batched step must give each model bit for bit the gradient that ``Task.train``
     computes for it alone. Checked once per task setup and batch size, at random weights on the
     first minibatch."""
-    setup = (type(task).__module__, type(task).__qualname__, task.size, repr(sorted(task.config.items())))
-    key = (setup, size)
+    key = (_setup(task), size)
     if key not in _BATCHING:
         _BATCHING[key] = _compare(task, model, layout, batched_loss, size)
     return _BATCHING[key] == "exact" or (_BATCHING[key] == "inexact" and not exact)
+
+
+_PAYS: dict[tuple, bool] = {}      # (task setup, K) -> whether batching K models saves time
+
+
+def pays(task: Task, size: int, margin: float = 0.9) -> bool:
+    """Whether training ``size`` models of ``task`` at once is worth it: one batched training step
+    of ``size`` AdamW-program models (forward, backward, update) takes less than ``margin`` times
+    ``size`` one-model steps (the least of three timings each, after a first step; measured once
+    per task setup and size). Small models gain several times; where products bound the step
+    (large batches) batching saves nothing. Results never depend on the answer, only time does:
+    this is for callers that may choose (the search's ``[executor] batched``)."""
+    key = (_setup(task), size)
+    if key not in _PAYS:
+        from evosearch import reference, to_optimizer
+        prog = reference.load("adamw")
+        with torch_threads(1), torch.random.fork_rng(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout")
+            warnings.filterwarnings("ignore", message="There is a performance drop because we have not")
+            torch.manual_seed(0)
+            model = task.make_model()
+            layout = _Layout(model)
+            batched_loss = _batched_loss(task, model, layout)
+            xb, yb = next(task.minibatches(0))
+            candidates = [_Candidate.compile(prog, 1.0) for _ in range(size)]
+            stack = _Stack(layout.flat().expand(size, layout.numel).clone(), layout)
+            optimizers = []
+            for _ in range(size):
+                torch.manual_seed(0)
+                one = task.make_model()
+                optimizers.append((one, to_optimizer(prog, flat=True)(one.parameters(), lr=1.0)))
+
+            def together():
+                stack.backward(batched_loss, xb, yb)
+                _update(candidates, range(size), stack, layout, 1.0)
+
+            def alone():
+                for one, opt in optimizers:
+                    opt.zero_grad()
+                    task.loss(one(xb), yb).backward()
+                    opt.step()
+            try:
+                _PAYS[key] = _least_time(together) < margin * _least_time(alone)
+            except Exception:  # noqa: BLE001 - vmap cannot run the model: evaluate_batch falls back
+                _PAYS[key] = False
+    return _PAYS[key]
+
+
+def _least_time(fn, repeats: int = 3) -> float:
+    fn()      # first calls allocate
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t0)
+    return best
+
+
+def _setup(task: Task) -> tuple:
+    return (type(task).__module__, type(task).__qualname__, task.size, repr(sorted(task.config.items())))
 
 
 def _compare(task: Task, model, layout: _Layout, batched_loss, size: int) -> str:

@@ -17,6 +17,7 @@ from test_search import CONFIG, TASK, candidates
     ({"tasks": {"names": ["no_such_task"]}}, "no_such_task"),
     ({"mutation": {"insrt": 1.0}}, "insrt"),
     ({"search": {"population_size": 5, "tournament_size": 9}}, "tournament_size"),
+    ({"executor": {"batched": "sometimes"}}, "batched must be true, false or \"always\", not 'sometimes'"),
 ])
 def test_config_errors_name_the_problem(data, named):
     with pytest.raises(ConfigError, match=named):

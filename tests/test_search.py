@@ -572,9 +572,10 @@ def test_same_seed_gives_the_same_history_in_process(baselines, no_descriptions,
 
 def test_batched_evaluation_scores_a_search_bit_for_bit(local_ray, baselines, no_descriptions, tmp_path):
     """``[executor] batched``: actors train each call's candidates together (tasks.batched). The
-    fitness of every candidate must be what it scores alone, and the run must be recorded as any."""
+    fitness of every candidate must be what it scores alone, and the run must be recorded as any.
+    ("always": whether batching pays, true's criterion, is a timing.)"""
     from evosearch.evaluate import SuiteEvaluator
-    cfg = tiny_config(max_evals=16, workers=2, batch_size=4, batched=True)
+    cfg = tiny_config(max_evals=16, workers=2, batch_size=4, batched="always")
     outcome = run_search(cfg, tmp_path / "run", progress=Hook())
     rows = check_run_store(tmp_path / "run", outcome)
     evaluated = [r for r in rows if r["status"] == "evaluated"]
@@ -587,12 +588,28 @@ def test_batched_evaluation_scores_a_search_bit_for_bit(local_ray, baselines, no
         assert (r["fitness"], r["failure"]) == (e.fitness, e.failure)
 
 
+def test_batched_evaluation_trains_together_only_where_it_pays(monkeypatch):
+    import tasks.base
+    import tasks.batched
+    from evosearch.evaluate import SuiteEvaluator, SuiteSpec
+    made_up = {TASK: {0: [10.0, 1.0, 1e-3]}}
+    items = [(i, ADAMW, None) for i in range(3)]
+    batches = []
+    monkeypatch.setattr(tasks.base.Task, "evaluate_batch", lambda self, programs, **kw: batches.append(
+        len(programs)) or [self.evaluate(p, **kw) for p in programs])
+    for answer, expected in ((False, []), (True, [3])):
+        batches.clear()
+        monkeypatch.setattr(tasks.batched, "pays", lambda task, size: answer)
+        SuiteEvaluator(SuiteSpec((TASK,), seeds=(0,), baselines=made_up, batched=True)).evaluate_many(items)
+        assert batches == expected
+
+
 def test_batched_evaluation_of_mixed_sizes_is_each_alone():
     """An in-process call may mix proxy and large (funnel) candidates: each size is trained together,
     and every result is the one-at-a-time result, size label included."""
     from evosearch.evaluate import SuiteEvaluator, SuiteSpec
     made_up = {TASK: {0: [10.0, 1.0, 1e-3]}}         # fitness is (10 - val loss) / 9: no tuning needed
-    spec = SuiteSpec((TASK,), seeds=(0,), baselines={**made_up, "@large": made_up}, batched=True)
+    spec = SuiteSpec((TASK,), seeds=(0,), baselines={**made_up, "@large": made_up}, batched="always")
     items = [(0, ADAMW, None), (1, reference.load("lion"), "large"), (2, reference.load("signum"), "proxy"),
              (3, ADAMW, "large"), (4, reference.load("sgd"), None)]
     together = SuiteEvaluator(spec).evaluate_many(items)
