@@ -588,41 +588,6 @@ def test_batched_evaluation_scores_a_search_bit_for_bit(local_ray, baselines, no
         assert (r["fitness"], r["failure"]) == (e.fitness, e.failure)
 
 
-def test_batched_evaluation_trains_together_only_where_it_pays(monkeypatch):
-    import tasks.base
-    import tasks.batched
-    from evosearch.evaluate import SuiteEvaluator, SuiteSpec
-    made_up = {TASK: {0: [10.0, 1.0, 1e-3]}}
-    items = [(i, ADAMW, None) for i in range(3)]
-    batches = []
-    monkeypatch.setattr(tasks.base.Task, "evaluate_batch", lambda self, programs, **kw: batches.append(
-        len(programs)) or [self.evaluate(p, **kw) for p in programs])
-    for answer, expected in ((False, []), (True, [3])):
-        batches.clear()
-        monkeypatch.setattr(tasks.batched, "pays", lambda task, size: answer)
-        SuiteEvaluator(SuiteSpec((TASK,), seeds=(0,), baselines=made_up, batched=True)).evaluate_many(items)
-        assert batches == expected
-
-
-def test_batched_evaluation_of_mixed_sizes_is_each_alone():
-    """An in-process call may mix proxy and large (funnel) candidates: each size is trained together,
-    and every result is the one-at-a-time result, size label included."""
-    from evosearch.evaluate import SuiteEvaluator, SuiteSpec
-    made_up = {TASK: {0: [10.0, 1.0, 1e-3]}}         # fitness is (10 - val loss) / 9: no tuning needed
-    spec = SuiteSpec((TASK,), seeds=(0,), baselines={**made_up, "@large": made_up}, batched="always")
-    items = [(0, ADAMW, None), (1, reference.load("lion"), "large"), (2, reference.load("signum"), "proxy"),
-             (3, ADAMW, "large"), (4, reference.load("sgd"), None)]
-    together = SuiteEvaluator(spec).evaluate_many(items)
-
-    def without_times(metrics: dict) -> dict:
-        return {key: {m: v for m, v in d.items() if m != "wall_time"} for key, d in metrics.items()}
-    alone = SuiteEvaluator(replace(spec, batched=False))
-    for item, e in zip(items, together):
-        a = alone.evaluate(*item)
-        assert (e.candidate_id, e.fitness, e.failure, e.size) == (a.candidate_id, a.fitness, a.failure, a.size)
-        assert without_times(e.metrics) == without_times(a.metrics)
-
-
 # ---- 8. the command line (config errors: test_config.py) ------------------------------------------
 
 def test_an_existing_run_is_not_overwritten_without_resume(baselines, no_descriptions, tmp_path, capsys):
