@@ -33,6 +33,7 @@ class _Step:
     refs: tuple[Ref, ...]
     foreach: bool          # may use prim.foreach when the caller asks for the multi-tensor path
     per_param: tuple[bool, ...]  # per argument: one value per parameter tensor (a list at run time)
+    tensor: tuple[bool, ...]     # per argument: shaped like the weight (not a per-tensor scalar)
 
 
 class CompiledProgram:
@@ -74,7 +75,8 @@ class CompiledProgram:
                           for a, k in zip(s.args[1:], arg_kinds[1:])))
             per_param = tuple(not isinstance(a, Const) and (k == TENSOR or a.name in reduced_before)
                               for a, k in zip(s.args, arg_kinds))
-            steps.append(_Step(s.target, prim, tuple(refs), fe, per_param))
+            tensor = tuple(k == TENSOR for k in arg_kinds)
+            steps.append(_Step(s.target, prim, tuple(refs), fe, per_param, tensor))
         self.steps = tuple(steps)
         flow = dataflow(prog)
         # A state output that is another input's tensor (e.g. `return u, g`) must be copied, or the
@@ -99,11 +101,14 @@ class CompiledProgram:
         key that is fixed: primitive and which arguments are per-parameter lists, the positions of
         its scalar arguments). A statement is grouped when ``_apply`` would run it with a
         multi-tensor kernel (with Python-float scalars), or when all its arguments are lists and
-        it has a form in ``_GROUP_FORMS``."""
+        it has a form in ``_GROUP_FORMS``, or when its primitive is in ``_JOINED`` and its list
+        arguments are all weight-shaped."""
         if not hasattr(self, "_plan"):
             self._plan = [
                 ((st.prim.name, st.per_param), [p for p, listed in enumerate(st.per_param) if not listed])
-                if st.foreach or (st.prim.name in _GROUP_FORMS and all(st.per_param)) else None
+                if st.foreach or (st.prim.name in _GROUP_FORMS and all(st.per_param))
+                or (st.prim.name in _JOINED and any(st.tensor)
+                    and all(t or not listed for t, listed in zip(st.tensor, st.per_param))) else None
                 for st in self.steps]
         return self._plan
 
@@ -218,6 +223,22 @@ _GROUP_FORMS = {
 }
 
 
+# Primitives whose torch forms round exactly, element by element (IEEE +, -, *, / and copysign,
+# comparisons, nan_to_num): an element's result does not depend on where it sits in its tensor. A
+# grouped statement of one of these runs once on the members' tensors joined end to end. Not the
+# transcendental functions, whose vectorised and scalar-tail kernels may round differently, nor
+# interp, whose add with alpha is fused in the vectorised kernel only.
+_JOINED = {"divide", "reciprocal", "invert", "max", "min", "clip"}
+
+
+def _joined(prim: primitives.Primitive, args: list) -> list:
+    """``prim.torch`` on the list arguments joined end to end (all weight-shaped, one list of
+    tensors per argument, of equal shapes position by position), split back into tensors."""
+    first = next(a for a in args if a.__class__ is list)
+    out = prim.torch(*[torch.cat([t.reshape(-1) for t in a]) if a.__class__ is list else a for a in args])
+    return [o.view(t.shape) for o, t in zip(out.split([t.numel() for t in first]), first)]
+
+
 def _apply_group(members: list[_Run]) -> None:
     """One pending statement of each run, equal up to their tensors: one multi-tensor call."""
     st = members[0].compiled.steps[members[0].index]
@@ -225,7 +246,12 @@ def _apply_group(members: list[_Run]) -> None:
         args = [[x for run in members for x in run.args[pos]] if a.__class__ is list else a
                 for pos, a in enumerate(members[0].args)]
         try:
-            out = list(_GROUP_FORMS[st.prim.name](*args) if not st.foreach else st.prim.foreach(*args))
+            if st.foreach:
+                out = list(st.prim.foreach(*args))
+            elif st.prim.name in _GROUP_FORMS:
+                out = list(_GROUP_FORMS[st.prim.name](*args))
+            else:
+                out = _joined(st.prim, args)
         except Exception:  # noqa: BLE001 - find out whose statement it was, one at a time below
             pass
         else:
