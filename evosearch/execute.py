@@ -223,12 +223,13 @@ _GROUP_FORMS = {
 }
 
 
-# Primitives whose torch forms round exactly, element by element (IEEE +, -, *, / and copysign,
-# comparisons, nan_to_num): an element's result does not depend on where it sits in its tensor. A
-# grouped statement of one of these runs once on the members' tensors joined end to end. Not the
-# transcendental functions, whose vectorised and scalar-tail kernels may round differently, nor
-# interp, whose add with alpha is fused in the vectorised kernel only.
-_JOINED = {"divide", "reciprocal", "invert", "max", "min", "clip"}
+# Primitives whose torch forms are exact element by element (IEEE -, / and copysign, nan_to_num):
+# an element's result does not depend on where it sits in its tensor. A grouped statement of one
+# of these runs once on the members' tensors joined end to end. Not the transcendental functions,
+# whose vectorised and scalar-tail kernels may round differently; not interp, whose add with alpha
+# is fused in the vectorised kernel only; not max, min or clip: torch.maximum(-0.0, 0.0) is 0.0 in
+# the vectorised body and -0.0 in the scalar tail.
+_JOINED = {"divide", "reciprocal", "invert"}
 
 
 def _joined(prim: primitives.Primitive, args: list) -> list:

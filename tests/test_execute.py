@@ -14,7 +14,7 @@ import primitives
 from evosearch import Program, hyperparams, reference
 from evosearch.analysis import kinds
 from evosearch.errors import ProgramError
-from evosearch.execute import _GROUP_FORMS, CompiledProgram, call_many
+from evosearch.execute import _GROUP_FORMS, _JOINED, CompiledProgram, call_many
 from evosearch.mutation import MutationConfig, mutate
 
 SHAPES = [(6, 5), (5,), (3, 2, 2)]      # one model's parameters
@@ -138,12 +138,15 @@ def test_joined_statements_are_each_alone_bit_for_bit_on_special_values():
         "def train(w, g, m, lr):\n    a = g / m\n    b = max(a, w)\n    c = clip(b, m)\n"
         "    d = reciprocal(c)\n    h = invert(d)\n    f = min(h, 0.5)\n    u = f / 3.0\n"
         "    update = u * lr\n    return update, m\n")
-    assert {"divide", "reciprocal", "invert", "max", "min", "clip"} <= {s.op for s in prog.statements}
-    special = torch.tensor([0.0, -0.0, 1e-45, -1e-45, 3e38, -3e38, math.inf, -math.inf, math.nan, 1.0, -2.5])
+    assert _JOINED <= {s.op for s in prog.statements}
+    # signed zeros often, so that max and min meet -0.0 against 0.0 (which their vectorised body and
+    # scalar tail answer differently: they must not be joined)
+    special = torch.tensor([0.0, -0.0, 0.0, -0.0, 1e-45, -1e-45, 3e38, -3e38, math.inf, -math.inf, math.nan,
+                            1.0, -2.5])
     gen = torch.Generator().manual_seed(0)
 
     def tensor(n):
-        return torch.where(torch.rand(n, generator=gen) < 0.3,
+        return torch.where(torch.rand(n, generator=gen) < 0.6,
                            special[torch.randint(len(special), (n,), generator=gen)], torch.randn(n, generator=gen))
     compiled = CompiledProgram(prog)
     calls = [(compiled, [tensor(n) for n in sizes], [tensor(n) for n in sizes], [[tensor(n) for n in sizes]],
