@@ -66,7 +66,7 @@ def forward_backward_alone(task, k: int) -> float:
     """CPU seconds of the batched forward and backward alone (no update rule, no checks) of K
     models over a training run: no batched evaluation with these kernels can take less."""
     from tasks import batched
-    with batched.torch_threads(1), torch.random.fork_rng():
+    with batched._training():
         torch.manual_seed(0)
         model = task.make_model()
         layout = batched._Layout(model)

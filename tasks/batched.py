@@ -38,6 +38,7 @@ time limit is the batch's: ``len(programs)`` times the per-evaluation limit.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -163,13 +164,20 @@ class _Stack:
         return losses.detach()
 
 
-def _train(task: Task, candidates: list[_Candidate], seed: int, limit: float, exact: bool) -> list:
-    """Per candidate: the metrics of ``Task.train``, why it failed, or ``_ONE_AT_A_TIME``."""
+@contextlib.contextmanager
+def _training():
+    """One thread, the caller's random state left alone, and quiet about what batching implies:
+    the leaves view rows of a (K, N) buffer (autograd warns that their strides are unusual), and
+    vmap falls back to a loop for some operations (it warns of the cost)."""
     with torch_threads(1), torch.random.fork_rng(), warnings.catch_warnings():
-        # the leaves view rows of a (K, N) buffer: autograd warns that their strides are unusual;
-        # vmap warns when it falls back to a loop for an operation
         warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout")
         warnings.filterwarnings("ignore", message="There is a performance drop because we have not")
+        yield
+
+
+def _train(task: Task, candidates: list[_Candidate], seed: int, limit: float, exact: bool) -> list:
+    """Per candidate: the metrics of ``Task.train``, why it failed, or ``_ONE_AT_A_TIME``."""
+    with _training():
         torch.manual_seed(seed)
         model = task.make_model()
         with torch.no_grad():
@@ -354,9 +362,7 @@ def pays(task: Task, size: int, margin: float = 0.9) -> bool:
     if key not in _PAYS:
         from evosearch import reference, to_optimizer
         prog = reference.load("adamw")
-        with torch_threads(1), torch.random.fork_rng(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout")
-            warnings.filterwarnings("ignore", message="There is a performance drop because we have not")
+        with _training():
             torch.manual_seed(0)
             model = task.make_model()
             layout = _Layout(model)
