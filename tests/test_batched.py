@@ -18,7 +18,8 @@ import tasks
 from evosearch import Program, reference
 from evosearch.execute import CompiledProgram
 from tasks.base import Task
-from tasks.batched import _sequential, evaluate_batch, pays
+from tasks.batched import evaluate_batch, pays
+from tasks.batched_forward import sequential
 
 PROGRAMS = [("adamw", 10.0), ("lion", 1e-3), ("signum", 1e-2), ("sgd_momentum", 0.01)]
 
@@ -176,15 +177,15 @@ class _FlatMLP(_Blobs):
 
 
 def test_sequential_models_run_layer_by_layer_bit_for_bit(monkeypatch):
-    assert _sequential(_FlatMLP().make_model()) is not None
-    assert _sequential(tasks.get("heavy_tail").make_model()) is not None
-    assert _sequential(_DropoutNet().make_model()) is None     # random: vmap decides (and refuses)
-    assert _sequential(_ConvNet().make_model()) is None
+    assert sequential(_FlatMLP().make_model()) is not None
+    assert sequential(tasks.get("heavy_tail").make_model()) is not None
+    assert sequential(_DropoutNet().make_model()) is None     # random: vmap decides (and refuses)
+    assert sequential(_ConvNet().make_model()) is None
     act = nn.ReLU()       # used twice: named_children would list it once
-    assert _sequential(nn.Sequential(nn.Linear(4, 4), act, nn.Linear(4, 4), act)) is None
+    assert sequential(nn.Sequential(nn.Linear(4, 4), act, nn.Linear(4, 4), act)) is None
     hooked = nn.Sequential(nn.Linear(4, 2))
     hooked[0].register_forward_hook(lambda module, args, out: out * 2)
-    assert _sequential(hooked) is None
+    assert sequential(hooked) is None
     task = _FlatMLP()
     scored_by_val_loss(task, monkeypatch)
     programs = [reference.load("adamw"), reference.load("signum"), reference.load("sgd"), NORMALISED]
