@@ -85,13 +85,13 @@ def test_a_failing_candidate_fails_alone(monkeypatch):
     task = tasks.get("heavy_tail")
     scored_by_val_loss(task, monkeypatch)
     raising = reference.load("rmsprop")
-    inputs = CompiledProgram._inputs    # what a step alone and a step in lockstep both call
+    call = CompiledProgram.__call__
 
-    def flaky(self, w, g, states, lr, t=None):
+    def flaky(self, w, g, states, lr, t=None, hyper=None, foreach=True):
         if self.program == raising and t == 7.0:
             raise FloatingPointError("boom")
-        return inputs(self, w, g, states, lr, t)
-    monkeypatch.setattr(CompiledProgram, "_inputs", flaky)
+        return call(self, w, g, states, lr, t, hyper, foreach)
+    monkeypatch.setattr(CompiledProgram, "__call__", flaky)
     programs = [reference.load("adamw"), ASCENT, reference.load("lion"), JUMP, raising,
                 reference.load("signum"), BLOW_UP, NORMALISED, CLIPPED]
     lrs = [1.0, 1.0, 1e-3, 1.0, 1e-3, 1e-2, 1.0, 1e-2, 0.1]
