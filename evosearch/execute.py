@@ -81,12 +81,21 @@ class CompiledProgram:
         self.copy_output = tuple(
             d[0] == "in" and d[1] != name
             for d, name in zip(flow.returns[1:], prog.state_names))
+        self._fast = _generate(self)
 
     def __call__(self, w: Sequence[torch.Tensor], g: Sequence[torch.Tensor],
                  states: Sequence[Sequence[torch.Tensor]], lr, t=None, hyper: dict | None = None,
                  foreach: bool = True):
         """One step for a list of parameter tensors. Returns (updates, new states), lists of lists
         matching ``states``."""
+        if foreach and type(lr) is float and (type(t) is float or STEP not in self.program.inputs):
+            return self._fast(w, g, states, lr, t, hyper)
+        return self.interpret(w, g, states, lr, t, hyper, foreach)
+
+    def interpret(self, w, g, states, lr, t=None, hyper: dict | None = None, foreach: bool = True):
+        """``__call__`` statement by statement (what ``_generate`` compiles for Python-float lr and
+        t on the multi-tensor path; this serves every other case: 0-d tensor inputs under
+        ``torch.compile``, the per-tensor path)."""
         prog = self.program
         env: dict[str, object] = {WEIGHT: list(w), GRAD: list(g), LR: lr}
         if STEP in prog.inputs:
@@ -127,3 +136,54 @@ def _apply(st: _Step, args: list, n: int, foreach: bool):
     if foreach and st.foreach:
         return list(prim.foreach(*args))
     return [prim.torch(*[a[i] if isinstance(a, list) else a for a in args]) for i in range(n)]
+
+
+def _generate(compiled: CompiledProgram):
+    """``compiled.interpret`` for Python-float ``lr`` and ``t`` and ``foreach=True`` as straight-line
+    Python: each statement calls what ``_apply`` would call for it (which argument is a list, one
+    value per parameter tensor, is known from the program), so results are the same bit for bit,
+    without the per-statement dispatch (half the cost of a small model's update).
+    tests/test_optimizer.py checks the two on random programs."""
+    prog = compiled.program
+    ident: dict[str, str] = {}
+
+    def name(var: str) -> str:
+        return ident.setdefault(var, f"v{len(ident)}")
+    listed = {WEIGHT: True, GRAD: True, LR: False, STEP: False, **{s: True for s in prog.state_names}}
+    lines = ["def step(w, g, states, lr, t, hyper):",
+             f"    {name(WEIGHT)} = list(w)", f"    {name(GRAD)} = list(g)", f"    {name(LR)} = lr",
+             f"    {name(STEP)} = t", "    n = len(w)"]
+    lines += [f"    {name(s)} = list(states[{k}])" for k, s in enumerate(prog.state_names)]
+    scope: dict[str, object] = {"_f64": np.float64}
+    for i, st in enumerate(compiled.steps):
+        args, lists = [], []
+        for pos, ref in enumerate(st.refs):
+            if ref[0] == "var":
+                args.append(name(ref[1]))
+                lists.append(listed[ref[1]])
+            elif ref[0] == "const":
+                scope[f"k{i}_{pos}"] = ref[1]
+                args.append(f"k{i}_{pos}")
+                lists.append(False)
+            else:
+                args.append(f"float(hyper[{ref[1]!r}])" if ref[2] is None else f"float(hyper[{ref[1]!r}][{ref[2]}])")
+                lists.append(False)
+        scope[f"torch{i}"], scope[f"numpy{i}"], scope[f"foreach{i}"] = st.prim.torch, st.prim.numpy, st.prim.foreach
+        if st.prim.reduces is not None:
+            expr = f"torch{i}({', '.join(a if is_list else f'[{a}] * n' for a, is_list in zip(args, lists))})"
+        elif not any(lists):
+            expr = f"float(numpy{i}({', '.join(f'_f64({a})' for a in args)}))"
+        elif st.foreach:
+            expr = f"list(foreach{i}({', '.join(args)}))"
+        else:
+            each = ", ".join(f"{a}[j]" if is_list else a for a, is_list in zip(args, lists))
+            expr = f"[torch{i}({each}) for j in range(n)]"
+        lines.append(f"    {name(st.target)} = {expr}")
+        listed[st.target] = st.prim.reduces is not None or any(lists)
+    if not all(listed[out] for out in prog.outputs):   # excluded by kinds(); interpret raises
+        return compiled.interpret
+    outs = [name(out) if k == 0 or not compiled.copy_output[k - 1] else f"[x.clone() for x in {name(out)}]"
+            for k, out in enumerate(prog.outputs)]
+    lines.append(f"    return {outs[0]}, [{', '.join(outs[1:])}]")
+    exec(compile("\n".join(lines), f"<program {prog.name or 'train'}>", "exec"), scope)  # noqa: S102
+    return scope["step"]
