@@ -152,7 +152,7 @@ def _generate(compiled: CompiledProgram):
     listed = {WEIGHT: True, GRAD: True, LR: False, STEP: False, **{s: True for s in prog.state_names}}
     lines = ["def step(w, g, states, lr, t, hyper):",
              f"    {name(WEIGHT)} = list(w)", f"    {name(GRAD)} = list(g)", f"    {name(LR)} = lr",
-             f"    {name(STEP)} = t", "    n = len(w)"]
+             f"    {name(STEP)} = t", f"    n = len({name(WEIGHT)})"]
     lines += [f"    {name(s)} = list(states[{k}])" for k, s in enumerate(prog.state_names)]
     scope: dict[str, object] = {"_f64": np.float64}
     for i, st in enumerate(compiled.steps):
@@ -165,8 +165,10 @@ def _generate(compiled: CompiledProgram):
                 scope[f"k{i}_{pos}"] = ref[1]
                 args.append(f"k{i}_{pos}")
                 lists.append(False)
-            else:
-                args.append(f"float(hyper[{ref[1]!r}])" if ref[2] is None else f"float(hyper[{ref[1]!r}][{ref[2]}])")
+            else:   # read once, before the statement, as interpret does
+                lines.append(f"    h{i}_{pos} = float(hyper[{ref[1]!r}]"
+                             + (")" if ref[2] is None else f"[{int(ref[2])}])"))
+                args.append(f"h{i}_{pos}")
                 lists.append(False)
         scope[f"torch{i}"], scope[f"numpy{i}"], scope[f"foreach{i}"] = st.prim.torch, st.prim.numpy, st.prim.foreach
         if st.prim.reduces is not None:
