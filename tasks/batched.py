@@ -96,10 +96,9 @@ class _Candidate:
         per_tensor = any(st.prim.reduces == "tensor" for st in compiled.steps)
         return cls(compiled, dict(spec.defaults), lr, per_tensor)
 
-    def call(self, w: torch.Tensor, g: torch.Tensor, layout: "_Layout", lr: float) -> tuple:
-        """One step of the program on one model's flat weights and gradient: the arguments of
-        ``CompiledProgram`` (itself first), and the weight and state tensors that its results
-        replace."""
+    def step(self, w: torch.Tensor, g: torch.Tensor, layout: "_Layout", lr: float):
+        """Run the program on one model's flat weights and gradient; returns (weight tensors,
+        updates, state tensors, new states) for the caller to subtract and copy."""
         if not self.states:
             self.states = [torch.zeros_like(w) for _ in self.compiled.program.state_names]
         self.t += 1
@@ -107,7 +106,8 @@ class _Candidate:
             ws, gs, states = layout.views(w), layout.views(g), [layout.views(s) for s in self.states]
         else:
             ws, gs, states = [w], [g], [[s] for s in self.states]
-        return (self.compiled, ws, gs, states, lr, float(self.t), self.hyper), ws, [x for s in states for x in s]
+        updates, new_states = self.compiled(ws, gs, states, lr, float(self.t), self.hyper, True)
+        return ws, updates, [x for s in states for x in s], [x for s in new_states for x in s]
 
 
 class _Layout:
@@ -225,15 +225,14 @@ def _update(candidates, active, stack: _Stack, layout: _Layout, factor: float) -
         if c.failure is not None:
             continue
         try:
-            (compiled, *args), w, old = c.call(stack.weights[row], stack.grads[row], layout, c.lr * factor)
-            u, new = compiled(*args)
+            w, u, old, new = c.step(stack.weights[row], stack.grads[row], layout, c.lr * factor)
         except Exception as exc:  # noqa: BLE001 - a candidate's arithmetic must not stop the batch
             c.failure = f"exception during training: {type(exc).__name__}: {exc}"
             continue
         weights += w
         updates += u
         olds += old
-        news += [x for s in new for x in s]
+        news += new
     if weights:
         torch._foreach_sub_(weights, updates)
     if olds:

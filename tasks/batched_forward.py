@@ -66,9 +66,8 @@ def sequential(model: torch.nn.Module):
         h, stacked = x, False
         for name, m in named:
             if type(m) is nn.Linear:
-                h = h if stacked else h.expand(k, *h.shape)
-                w, b = params[f"{name}.weight"], params.get(f"{name}.bias")
-                h = _BatchedLinear.apply(h.reshape(k, -1, h.shape[-1]), w, b).view(*h.shape[:-1], w.shape[1])
+                h = _stacked_linear(h if stacked else h.expand(k, *h.shape),
+                                    params[f"{name}.weight"], params.get(f"{name}.bias"))
                 stacked = True
             elif type(m) is nn.Flatten:   # its dimensions count from a model's, not the stack's
                 start = m.start_dim + stacked if m.start_dim >= 0 else m.start_dim
@@ -122,8 +121,13 @@ class _Linear(torch.autograd.Function):
         k = info.batch_size
         x, weight = _to_front(x, in_dims[0], k), _to_front(weight, in_dims[1], k)
         bias = _to_front(bias, in_dims[2], k) if bias is not None else None
-        out = _BatchedLinear.apply(x.reshape(k, -1, x.shape[-1]), weight, bias)
-        return out.view(*x.shape[:-1], weight.shape[1]), 0
+        return _stacked_linear(x, weight, bias), 0
+
+
+def _stacked_linear(x, weight, bias):
+    """K linear layers on x (K, ..., in): ``_BatchedLinear`` over its rows, shaped back."""
+    out = _BatchedLinear.apply(x.reshape(x.shape[0], -1, x.shape[-1]), weight, bias)
+    return out.view(*x.shape[:-1], weight.shape[1])
 
 
 class _BatchedLinear(torch.autograd.Function):
