@@ -75,6 +75,8 @@ class SuiteEvaluator:
         return out
 
     def _evaluate_together(self, ids: list[int], programs: list[Program]) -> list[Evaluation]:
+        """Score programs on the suite (trained together per task and seed where ``spec.batched``
+        allows it); each is charged an equal share of the time."""
         start = time.perf_counter()
         per_task = [{} for _ in programs]
         metrics = [{} for _ in programs]
@@ -82,7 +84,8 @@ class SuiteEvaluator:
         from tasks.batched import pays
         for name, task in self.tasks.items():
             scores = [[] for _ in programs]
-            together = self.spec.batched == "always" or pays(task, len(programs))
+            together = len(programs) > 1 and (self.spec.batched == "always" or (
+                bool(self.spec.batched) and pays(task, len(programs))))
             for seed in self.spec.seeds:
                 results = (task.evaluate_batch(programs, seed=seed, lr=self.spec.lr, time_limit=self.spec.time_limit)
                            if together else
@@ -105,21 +108,7 @@ class SuiteEvaluator:
             e = self.for_size(size).evaluate(candidate_id, program)
             return Evaluation(e.candidate_id, e.fitness, e.task_fitness, e.metrics, e.failure, e.worker,
                               e.seconds, size)
-        start = time.perf_counter()
-        per_task, metrics, failures = {}, {}, []
-        for name, task in self.tasks.items():
-            scores = []
-            for seed in self.spec.seeds:
-                r = task.evaluate(program, seed=seed, lr=self.spec.lr, time_limit=self.spec.time_limit)
-                scores.append(r.fitness)
-                if r.failure:
-                    failures.append(f"{name} (seed {seed}): {r.failure}")
-                else:
-                    metrics[f"{name}/{seed}"] = {k: v for k, v in r.metrics.items() if k != "loss_curve"}
-            per_task[name] = sum(scores) / len(scores)
-        fitness = sum(per_task.values()) / len(per_task)
-        return Evaluation(candidate_id, fitness, per_task, metrics, "; ".join(failures) or None,
-                          self.worker, time.perf_counter() - start)
+        return self._evaluate_together([candidate_id], [program])[0]
 
 
 def compute_baselines(spec: SuiteSpec, echo=print) -> dict:
