@@ -123,3 +123,23 @@ def test_lion_claims_robustness_measures():
     assert robustness(grid, lrs, wds)["lr_decades_within_10pct"] == 0.0
     failed = robustness({k: math.inf for k in grid}, lrs, wds)
     assert failed["best_lr"] is None and math.isnan(failed["lr_decades_within_10pct"])
+
+
+def test_lion_rediscovery_report_marks_a_tuned_lr_at_its_grid_edge():
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        from lion_rediscovery import report
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    seed = {"evaluations": 1, "cache_hits": 0, "pruned": 0, "seconds": 1.0, "best_fitness": 1.0,
+            "best_large_fitness": 1.0, "family": None, "constants": {}, "first_lion": None,
+            "best": "", "simplified": "", "best_meta": None,
+            "held_out": {"a": {"found": 0.9, "found_lr": 0.001, "lion": 0.8, "lion_lr": 1e-3},
+                         "b": {"found": 0.9, "found_lr": 0.1, "lion": 0.8, "lion_lr": 1e-1}}}
+    results = {"suite": ["s"], "held_out": ["a", "b"], "seeds": {"0": seed}, "baselines": {},
+               "time_per_seed": 1.0, "lr_grids": {"found": [0.001, 0.1, 30.0], "lion": [1e-5, 1e-3, 1e-1]}}
+    rows = [line for line in report(results, [], "cmd").splitlines() if line.startswith(("| a", "| b"))]
+    assert rows == ["| a | 0.900 (x0.001 (grid edge)) | 0.800 (lr 0.001) | 1.000 |",
+                    "| b | 0.900 (x0.1) | 0.800 (lr 0.1 (grid edge)) | 1.000 |"]
+    del results["lr_grids"]                     # a report made before the grids were recorded
+    assert "grid edge" not in report(results, [], "cmd")
