@@ -3,6 +3,7 @@ report, so that the long runs behind experiments/results/ can be rerun by anyone
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import subprocess
@@ -20,6 +21,15 @@ EXPERIMENTS = ROOT / "experiments"
 @pytest.fixture(autouse=True)
 def _cache(evosearch_cache):
     yield
+
+
+def script(name: str):
+    """An experiment script imported as a module (its sibling imports resolve in experiments/)."""
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
 
 
 def run(*args, timeout=600):
@@ -106,11 +116,7 @@ def test_lion_claims_heatmap_smoke(tmp_path):
 
 
 def test_lion_claims_robustness_measures():
-    sys.path.insert(0, str(EXPERIMENTS))
-    try:
-        from lion_claims import robustness
-    finally:
-        sys.path.remove(str(EXPERIMENTS))
+    robustness = script("lion_claims").robustness
     lrs, wds = (1e-3, 1e-2, 1e-1, 1.0), (0.0,)
     # the best at 1e-2, 1e-1 within 10%, 1e-3 far off, 1.0 failed
     grid = {(1e-3, 0.0): 5.0, (1e-2, 0.0): 1.0, (1e-1, 0.0): 1.05, (1.0, 0.0): math.inf}
@@ -126,11 +132,7 @@ def test_lion_claims_robustness_measures():
 
 
 def test_lion_rediscovery_report_marks_a_tuned_lr_at_its_grid_edge():
-    sys.path.insert(0, str(EXPERIMENTS))
-    try:
-        from lion_rediscovery import report
-    finally:
-        sys.path.remove(str(EXPERIMENTS))
+    report = script("lion_rediscovery").report
     seed = {"evaluations": 1, "cache_hits": 0, "pruned": 0, "seconds": 1.0, "best_fitness": 1.0,
             "best_large_fitness": 1.0, "family": None, "constants": {}, "first_lion": None,
             "best": "", "simplified": "", "best_meta": None,
