@@ -1,15 +1,81 @@
 """Family matching (issue 5): obfuscated family members are recognised with the right constants,
-the textbook optimizer rebuilt from those constants reproduces the original's trajectory, and near
-misses are rejected. The programs are shared with test_simplify.py."""
+the textbook optimizer rebuilt from those constants reproduces the original's trajectory, near
+misses are rejected, and ``evosearch match``. The programs are shared with test_simplify.py
+(programs.py)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from evosearch import reference
-from evosearch.match import identify, match
+from evosearch import Program, reference
+from evosearch.cli import main
+from evosearch.match import FAMILIES, identify, match
+from evosearch.simplify import simplify
 from evosearch.verify import max_relative_difference
-from test_simplify import (ADAM_OBFUSCATED, LION_SPLIT, MATCHES, P, RAW_LION, SEEDS, SGD_MOMENTUM_OBFUSCATED, SIGNUM_OBFUSCATED, SIGNUM_OLD_MOMENTUM, canonical, simplify)
+from programs import (ADAM_OBFUSCATED, ADAM_UNNORMALISED, LION_DECAY_AFTER_SIGN, LION_HEAVY_BALL, LION_SPLIT, P,
+                      RAW_LION, SEEDS, SGD_MOMENTUM_OBFUSCATED, SIGNUM_OBFUSCATED, SIGNUM_OLD_MOMENTUM)
+
+# (name, program, family, expected constants)
+MATCHES = [
+    ("lion-reference", reference.load("lion"), "lion",
+     dict(beta1=0.9, beta2=0.99, weight_decay=0.01, lr_scale=1.0)),
+    ("lion-split", LION_SPLIT, "lion", dict(beta1=0.9, beta2=0.99, weight_decay=0.01, lr_scale=3e-4)),
+    ("lion-decay-after-sign", LION_DECAY_AFTER_SIGN, "lion",
+     dict(beta1=0.95, beta2=0.98, weight_decay=0.1, lr_scale=1e-4)),
+    ("lion-heavy-ball", LION_HEAVY_BALL, "lion", dict(beta1=0.9, beta2=0.99, weight_decay=0.02, lr_scale=3e-4)),
+    ("adamw-warm-start", reference.load("adamw"), "adam",
+     dict(beta1=0.9, beta2=0.999, weight_decay=0.01, lr_scale=1e-3)),
+    ("adam-bias-corrected", reference.load("adam"), "adam",
+     dict(beta1=0.9, beta2=0.999, weight_decay=0.0, lr_scale=1.0)),
+    ("adamw-bias-corrected", reference.load("adamw_torch"), "adam",
+     dict(beta1=0.9, beta2=0.999, weight_decay=0.01, lr_scale=1.0)),
+    ("adam-obfuscated", ADAM_OBFUSCATED, "adam", dict(beta1=0.9, beta2=0.999, weight_decay=0.1, lr_scale=1e-3)),
+    ("adam-unnormalised", ADAM_UNNORMALISED, "adam",
+     dict(beta1=0.9, beta2=0.999, weight_decay=1e-5 / (1e-2 * math.sqrt(1e-3)),
+          lr_scale=1e-2 * math.sqrt(1e-3))),
+    ("signum-reference", reference.load("signum"), "signum", dict(beta=0.9, weight_decay=0.0, lr_scale=1.0)),
+    ("signum-obfuscated", SIGNUM_OBFUSCATED, "signum", dict(beta=0.95, weight_decay=0.0, lr_scale=2e-3)),
+    ("sgd-momentum-reference", reference.load("sgd_momentum"), "sgd-momentum",
+     dict(momentum=0.9, dampening=0.0, weight_decay=0.0, lr_scale=1.0)),
+    ("sgd-momentum-obfuscated", SGD_MOMENTUM_OBFUSCATED, "sgd-momentum",
+     dict(momentum=0.9, dampening=0.9, weight_decay=0.001, lr_scale=0.1)),
+]
+
+
+def canonical(family: str, c: dict) -> Program:
+    """The family's textbook program with the fitted constants (torch.optim's conventions for
+    sgd-momentum: buf <- momentum*buf + (1 - dampening)*g, update = lr*(buf + decay))."""
+    body = {
+        "lion": f"""
+    u = interp(g, m, {c.get('beta1')!r})
+    u = sign(u)
+    m = interp(g, m, {c.get('beta2')!r})""",
+        "signum": f"""
+    m = interp(g, m, {c.get('beta')!r})
+    u = sign(m)""",
+        "sgd-momentum": f"""
+    m = m * {c.get('momentum')!r}
+    gd = g * {1.0 - c.get('dampening', 0.0)!r}
+    m = m + gd
+    u = m * 1.0""",
+        "adam": f"""
+    m = interp(g, m, {c.get('beta1')!r})
+    g2 = square(g)
+    v = interp(g2, v, {c.get('beta2')!r})
+    r = sqrt(v)
+    u = m / r""",
+    }[family]
+    states = "m, v" if family == "adam" else "m"
+    return P(f"""
+def train(w, g, {states}, lr):{body}
+    wd = w * {c['weight_decay']!r}
+    u = u + wd
+    lr = lr * {c['lr_scale']!r}
+    u = u * lr
+    return u, {states}
+""")
 
 
 # -- 3. family matching -----------------------------------------------------------------------------
@@ -209,3 +275,25 @@ def test_unknown_family_is_an_error():
 def test_match_result_prints_the_constants_or_the_reason():
     assert "beta2=0.99" in str(match(LION_SPLIT, "lion"))
     assert "no match" in str(match(reference.load("signsgd"), "lion"))
+
+
+# -- 5. command line ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, family, code", [("lion", "lion", 0), ("signum", "lion", 1),
+                                                ("adamw", "adam", 0), ("rmsprop", "adam", 1),
+                                                ("sgd_momentum", "sgd-momentum", 0), ("signum", "signum", 0)])
+def test_cli_match_exit_code(name, family, code, capsys):
+    assert main(["match", str(reference.path(name)), "--family", family]) == code
+    out = capsys.readouterr().out
+    assert family in out and ("matched" in out) == (code == 0)
+
+
+def test_cli_match_unknown_family_is_rejected(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["match", str(reference.path("lion")), "--family", "shampoo"])
+    assert exc.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_cli_match_families_cover_the_module():
+    assert set(FAMILIES) == {"lion", "signum", "sgd-momentum", "adam"}

@@ -1,16 +1,14 @@
-"""Simplification, family matching and ablation (issue 5).
+"""Simplification and ablation (issue 5), and ``evosearch simplify``.
 
 Every exact rewrite is re-checked here independently of ``simplify``'s own check: the original and
 the simplified program are run on random noisy quadratics with seeds that ``simplify`` does not use,
-and their update trajectories compared (modulo the division guard, and also with it). Every family
-match is checked by rebuilding the family's canonical program from the fitted constants and
-comparing its trajectory with the original's, so that a constant in the wrong convention fails.
+and their update trajectories compared (modulo the division guard, and also with it). Family matching
+is tested in test_match.py; the programs both use are in programs.py.
 """
 
 from __future__ import annotations
 
 import importlib
-import math
 import random
 
 import numpy as np
@@ -23,18 +21,12 @@ from evosearch import Program, reference
 from evosearch.ablate import ablate
 from evosearch.analysis import check
 from evosearch.cli import main
-from evosearch.match import FAMILIES, match
+from evosearch.match import match
 from evosearch.mutation import MutationConfig, mutate
 from evosearch.program import Const, Statement, Var
 from evosearch.simplify import RTOL, simplify, simplify_steps
 from evosearch.verify import max_relative_difference, trajectory
-
-# Seeds that simplify's internal check (verify.max_relative_difference's default 0, 1, 2) never sees.
-SEEDS = (11, 12, 13)
-
-
-def P(text: str) -> Program:
-    return Program.parse(text)
+from programs import LION_SPLIT, OBFUSCATED, P, RAW_LION, SEEDS
 
 
 def guarded_difference(p: Program, q: Program, seeds=SEEDS) -> float:
@@ -54,218 +46,6 @@ def ops(prog: Program) -> list[str]:
 
 def constants(prog: Program) -> list[float]:
     return [a.value for s in prog.statements for a in s.args if isinstance(a, Const)]
-
-
-# The paper's raw program that became Lion (Chen et al. 2023, Program 4 / Sec. 3.2).
-RAW_LION = P("""
-def train(w, g, m, v, lr):
-    g = clip(g, lr)
-    g = arcsin(g)
-    m = interp(g, v, 0.899)
-    m2 = m * m
-    v = interp(g, m, 1.109)
-    abs_m = sqrt(m2)
-    update = m / abs_m
-    wd = w * 0.4602
-    update = update + wd
-    lr = lr * 0.0002
-    m = cosh(update)
-    update = update * lr
-    return update, m, v
-""")
-
-
-# -- obfuscated members of each family --------------------------------------------------------------
-# (program, family, expected constants). Split interpolations: interp(g, interp(g, m, a), b) is one
-# moving average with weight a*b on m.
-
-LION_SPLIT = P("""
-def train(w, g, mu, junk, lr):
-    dead = exp(g)
-    c0 = interp(g, mu, 0.75)
-    c = interp(g, c0, 1.2)
-    c2 = c * c
-    cabs = sqrt(c2)
-    s = c / cabs
-    decay = w * 0.01
-    step = s + decay
-    lr = lr * 0.01
-    lr = lr * 0.03
-    step = step * lr
-    m0 = interp(g, mu, 0.9)
-    mu = interp(g, m0, 1.1)
-    junk = square(step)
-    return step, mu, junk
-""")
-
-LION_DECAY_AFTER_SIGN = P("""
-def train(w, g, avg, lr):
-    mix = interp(g, avg, 0.95)
-    d = sign(mix)
-    step = d * lr
-    step = step * 0.0001
-    decay = w * lr
-    decay = decay * 0.00001
-    step = step + decay
-    avg = interp(g, avg, 0.98)
-    return step, avg
-""")
-
-# Heavy-ball state (m <- g + 0.99 m, not a standard moving average) and the sign's argument
-# g + 0.09 m, proportional to 0.1 g + 0.9 m_std with m_std = 0.01 m: beta1 = 0.9 in Lion's units.
-# The decay is added before the sign is taken in program order, and sign is written m / abs(m).
-LION_HEAVY_BALL = P("""
-def train(w, g, m, lr):
-    wd = w * 0.02
-    a = m * 0.09
-    b = g + a
-    absb = abs(b)
-    s = b / absb
-    s = s + wd
-    m = m * 0.99
-    m = m + g
-    s = s * lr
-    update = s * 0.0003
-    return update, m
-""")
-
-ADAM_OBFUSCATED = P("""
-def train(w, g, first, second, spare, lr):
-    gg = g * g
-    f0 = interp(g, first, 0.5)
-    first = interp(g, f0, 1.8)
-    s0 = interp(gg, second, 0.9)
-    second = interp(gg, s0, 1.11)
-    root = sqrt(second)
-    ratio = first / root
-    junk = log(ratio)
-    decay = w * 0.1
-    ratio = ratio + decay
-    lr = lr * 0.1
-    lr = lr * 0.01
-    update = ratio * lr
-    spare = tanh(g)
-    return update, first, second, spare
-""")
-
-# Un-normalised moments (m <- g + 0.9 m, v <- g^2 + 0.999 v): in standard units the scale is
-# 0.001 * 10 * sqrt(0.001) and the decoupled decay 1e-5 / that scale.
-ADAM_UNNORMALISED = P("""
-def train(w, g, m, v, lr):
-    m = m * 0.9
-    m = m + g
-    g2 = square(g)
-    v = v * 0.999
-    v = v + g2
-    r = sqrt(v)
-    u = m / r
-    u = u * 0.001
-    wd = w * 0.00001
-    u = u + wd
-    update = u * lr
-    return update, m, v
-""")
-
-SIGNUM_OBFUSCATED = P("""
-def train(w, g, extra, mom, lr):
-    k = interp(g, mom, 0.5)
-    mom = interp(g, k, 1.9)
-    extra = cosh(mom)
-    mm = mom * mom
-    r = sqrt(mm)
-    s = mom / r
-    lr = lr * 0.1
-    lr = lr * 0.02
-    update = s * lr
-    return update, extra, mom
-""")
-
-# The sign of the old momentum (taken before the state is updated) is Signum too, beta1 = 1.
-SIGNUM_OLD_MOMENTUM = P("""
-def train(w, g, m, lr):
-    s = sign(m)
-    m = interp(g, m, 0.9)
-    update = s * lr
-    return update, m
-""")
-
-SGD_MOMENTUM_OBFUSCATED = P("""
-def train(w, g, velocity, unused, lr):
-    junk = sin(g)
-    v0 = interp(g, velocity, 0.5)
-    velocity = interp(g, v0, 1.8)
-    wd = w * 0.001
-    update = velocity + wd
-    lr = lr * 0.5
-    lr = lr * 0.2
-    update = update * lr
-    unused = g * 2.0
-    return update, velocity, unused
-""")
-
-MATCHES = [
-    ("lion-reference", reference.load("lion"), "lion",
-     dict(beta1=0.9, beta2=0.99, weight_decay=0.01, lr_scale=1.0)),
-    ("lion-split", LION_SPLIT, "lion", dict(beta1=0.9, beta2=0.99, weight_decay=0.01, lr_scale=3e-4)),
-    ("lion-decay-after-sign", LION_DECAY_AFTER_SIGN, "lion",
-     dict(beta1=0.95, beta2=0.98, weight_decay=0.1, lr_scale=1e-4)),
-    ("lion-heavy-ball", LION_HEAVY_BALL, "lion", dict(beta1=0.9, beta2=0.99, weight_decay=0.02, lr_scale=3e-4)),
-    ("adamw-warm-start", reference.load("adamw"), "adam",
-     dict(beta1=0.9, beta2=0.999, weight_decay=0.01, lr_scale=1e-3)),
-    ("adam-bias-corrected", reference.load("adam"), "adam",
-     dict(beta1=0.9, beta2=0.999, weight_decay=0.0, lr_scale=1.0)),
-    ("adamw-bias-corrected", reference.load("adamw_torch"), "adam",
-     dict(beta1=0.9, beta2=0.999, weight_decay=0.01, lr_scale=1.0)),
-    ("adam-obfuscated", ADAM_OBFUSCATED, "adam", dict(beta1=0.9, beta2=0.999, weight_decay=0.1, lr_scale=1e-3)),
-    ("adam-unnormalised", ADAM_UNNORMALISED, "adam",
-     dict(beta1=0.9, beta2=0.999, weight_decay=1e-5 / (1e-2 * math.sqrt(1e-3)),
-          lr_scale=1e-2 * math.sqrt(1e-3))),
-    ("signum-reference", reference.load("signum"), "signum", dict(beta=0.9, weight_decay=0.0, lr_scale=1.0)),
-    ("signum-obfuscated", SIGNUM_OBFUSCATED, "signum", dict(beta=0.95, weight_decay=0.0, lr_scale=2e-3)),
-    ("sgd-momentum-reference", reference.load("sgd_momentum"), "sgd-momentum",
-     dict(momentum=0.9, dampening=0.0, weight_decay=0.0, lr_scale=1.0)),
-    ("sgd-momentum-obfuscated", SGD_MOMENTUM_OBFUSCATED, "sgd-momentum",
-     dict(momentum=0.9, dampening=0.9, weight_decay=0.001, lr_scale=0.1)),
-]
-
-OBFUSCATED = {"lion-split": LION_SPLIT, "lion-decay-after-sign": LION_DECAY_AFTER_SIGN,
-              "lion-heavy-ball": LION_HEAVY_BALL, "adam-obfuscated": ADAM_OBFUSCATED,
-              "adam-unnormalised": ADAM_UNNORMALISED, "signum-obfuscated": SIGNUM_OBFUSCATED,
-              "signum-old-momentum": SIGNUM_OLD_MOMENTUM, "sgd-momentum-obfuscated": SGD_MOMENTUM_OBFUSCATED}
-
-
-def canonical(family: str, c: dict) -> Program:
-    """The family's textbook program with the fitted constants (torch.optim's conventions for
-    sgd-momentum: buf <- momentum*buf + (1 - dampening)*g, update = lr*(buf + decay))."""
-    body = {
-        "lion": f"""
-    u = interp(g, m, {c.get('beta1')!r})
-    u = sign(u)
-    m = interp(g, m, {c.get('beta2')!r})""",
-        "signum": f"""
-    m = interp(g, m, {c.get('beta')!r})
-    u = sign(m)""",
-        "sgd-momentum": f"""
-    m = m * {c.get('momentum')!r}
-    gd = g * {1.0 - c.get('dampening', 0.0)!r}
-    m = m + gd
-    u = m * 1.0""",
-        "adam": f"""
-    m = interp(g, m, {c.get('beta1')!r})
-    g2 = square(g)
-    v = interp(g2, v, {c.get('beta2')!r})
-    r = sqrt(v)
-    u = m / r""",
-    }[family]
-    states = "m, v" if family == "adam" else "m"
-    return P(f"""
-def train(w, g, {states}, lr):{body}
-    wd = w * {c['weight_decay']!r}
-    u = u + wd
-    lr = lr * {c['lr_scale']!r}
-    u = u * lr
-    return u, {states}
-""")
 
 
 # -- 1. every rewrite is exact ----------------------------------------------------------------------
@@ -547,26 +327,6 @@ def test_cli_simplify_ablate_is_reported_as_approximate(raw_lion_file, capsys, m
     assert approximate, out
     assert "NOT the same function" in approximate and "fitness" in approximate
     assert "arcsin" in exact and "arcsin" not in approximate.split("def train")[1]
-
-
-@pytest.mark.parametrize("name, family, code", [("lion", "lion", 0), ("signum", "lion", 1),
-                                                ("adamw", "adam", 0), ("rmsprop", "adam", 1),
-                                                ("sgd_momentum", "sgd-momentum", 0), ("signum", "signum", 0)])
-def test_cli_match_exit_code(name, family, code, capsys):
-    assert main(["match", str(reference.path(name)), "--family", family]) == code
-    out = capsys.readouterr().out
-    assert family in out and ("matched" in out) == (code == 0)
-
-
-def test_cli_match_unknown_family_is_rejected(capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["match", str(reference.path("lion")), "--family", "shampoo"])
-    assert exc.value.code == 2
-    assert "invalid choice" in capsys.readouterr().err
-
-
-def test_cli_match_families_cover_the_module():
-    assert set(FAMILIES) == {"lion", "signum", "sgd-momentum", "adam"}
 
 
 # -- 6. property: simplify never breaks a program ------------------------------------------------------
