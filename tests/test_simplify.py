@@ -267,8 +267,7 @@ def test_a_program_that_is_already_short_is_kept():
 # -- 4. the paper's raw Lion, ablated -----------------------------------------------------------------
 
 @pytest.fixture
-def quadratic_fitness(monkeypatch):
-    monkeypatch.setenv("EVOSEARCH_CACHE", "/tmp/evocache-tests-5")
+def quadratic_fitness(evosearch_cache):
     import tasks
     task = tasks.get("quadratic")
     # lr=20: the raw program's own scale (0.0002) then takes steps the quadratic responds to;
@@ -319,8 +318,7 @@ def test_cli_simplify_latex(raw_lion_file, capsys):
     assert "0.996991 v" in latex[1]
 
 
-def test_cli_simplify_ablate_is_reported_as_approximate(raw_lion_file, capsys, monkeypatch):
-    monkeypatch.setenv("EVOSEARCH_CACHE", "/tmp/evocache-tests-5")
+def test_cli_simplify_ablate_is_reported_as_approximate(raw_lion_file, capsys, evosearch_cache):
     assert main(["simplify", str(raw_lion_file), "--ablate", "quadratic", "--tolerance", "0.01"]) == 0
     out = capsys.readouterr().out
     exact, _, approximate = out.partition("approximate simplification on quadratic")
