@@ -64,9 +64,9 @@ def _t_clip_global(xs, cs):
 
 
 def _sympy(name, fn):
-    def form(*args):
-        return implemented_function(name, lambda *a: fn(*[[np.asarray(x)] for x in a])[0])(*args)
-    return form
+    # one function per primitive: lambdify refuses two implementations under one name, which a new
+    # implemented_function per call would make of a program that uses the reduction twice
+    return implemented_function(name, lambda *a: fn(*[[np.asarray(x)] for x in a])[0])
 
 
 register(Primitive("norm", (TENSOR,), _t_norm, _np_norm, _sympy("norm", _np_norm),

@@ -264,6 +264,25 @@ def test_a_program_that_is_already_short_is_kept():
     assert result.steps   # says what it did (or why it kept the program)
 
 
+@pytest.mark.parametrize("reduction", ["clip_by_global_norm(t, 0.5)", "clip_by_global_norm(g, t)"])
+def test_a_reduction_used_twice_simplifies_and_matches(reduction):
+    # each use once built its own sympy function of the same name, which lambdify (in the check and
+    # in match) refused: "more than one implementation with name ..." (a 1-hour search's hall of fame)
+    prog = P(f"""
+def train(w, g, m, lr):
+    t = clip_by_global_norm(g, lr)
+    u = {reduction}
+    m = interp(u, m, 0.9)
+    d = sign(m)
+    update = d * lr
+    return update, m
+""")
+    small = simplify(prog)
+    assert max_relative_difference(prog, small, seeds=SEEDS) <= RTOL
+    result = match(small, "lion")     # the scale of u varies with |g|: no constant fits it
+    assert not result.matched and result.reason
+
+
 # -- 4. the paper's raw Lion, ablated -----------------------------------------------------------------
 
 @pytest.fixture
