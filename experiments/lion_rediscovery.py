@@ -107,10 +107,16 @@ def describe(text: str):
 
 
 def tuned(task, make_eval, grid):
-    """The best fitness over a learning-rate grid and the lr that gave it."""
+    """The best fitness over a learning-rate grid and the lr that gave it; None for the lr when every
+    lr gave the same fitness (a program that overwrites its ``lr`` input ignores the multiple)."""
     scores = {lr: make_eval(task, lr) for lr in grid}
     best = max(scores, key=scores.get)
-    return scores[best], best
+    return scores[best], (None if len(set(scores.values())) == 1 else best)
+
+
+def lr_cell(prefix: str, lr: float | None, grid) -> str:
+    """How a tuned lr reads in the report: the value (marked at a grid edge), or that it did not matter."""
+    return "the same at every lr" if lr is None else f"{prefix}{lr:g}{at_edge(lr, grid)}"
 
 
 def held_out(prog: Program, names: list[str], seed: int = 0) -> dict:
@@ -254,8 +260,8 @@ def report(results: dict, figures: list[str], command: str) -> str:
             lines += ["", "| held-out task | found (tuned lr) | tuned Lion | tuned AdamW |", "| --- | ---: | ---: | ---: |"]
             grids = results.get("lr_grids", {})         # (reports made before grids were recorded: none)
             for task, h in r["held_out"].items():
-                lines.append(f"| {task} | {h['found']:.3f} (x{h['found_lr']:g}{at_edge(h['found_lr'], grids.get('found'))}) "
-                             f"| {h['lion']:.3f} (lr {h['lion_lr']:g}{at_edge(h['lion_lr'], grids.get('lion'))}) | 1.000 |")
+                lines.append(f"| {task} | {h['found']:.3f} ({lr_cell('x', h['found_lr'], grids.get('found'))}) "
+                             f"| {h['lion']:.3f} ({lr_cell('lr ', h['lion_lr'], grids.get('lion'))}) | 1.000 |")
     if results["baselines"]:
         lines += ["", "## Baselines (same budget, seed of the first run)", "", "| search | evaluations | best proxy fitness |",
                   "| --- | ---: | ---: |"]

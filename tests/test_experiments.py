@@ -137,11 +137,20 @@ def test_lion_rediscovery_report_marks_a_tuned_lr_at_its_grid_edge():
             "best_large_fitness": 1.0, "family": None, "constants": {}, "first_lion": None,
             "best": "", "simplified": "", "best_meta": None,
             "held_out": {"a": {"found": 0.9, "found_lr": 0.001, "lion": 0.8, "lion_lr": 1e-3},
-                         "b": {"found": 0.9, "found_lr": 0.1, "lion": 0.8, "lion_lr": 1e-1}}}
-    results = {"suite": ["s"], "held_out": ["a", "b"], "seeds": {"0": seed}, "baselines": {},
+                         "b": {"found": 0.9, "found_lr": 0.1, "lion": 0.8, "lion_lr": 1e-1},
+                         "c": {"found": 0.9, "found_lr": None, "lion": 0.8, "lion_lr": 1e-3}}}
+    results = {"suite": ["s"], "held_out": ["a", "b", "c"], "seeds": {"0": seed}, "baselines": {},
                "time_per_seed": 1.0, "lr_grids": {"found": [0.001, 0.1, 30.0], "lion": [1e-5, 1e-3, 1e-1]}}
-    rows = [line for line in report(results, [], "cmd").splitlines() if line.startswith(("| a", "| b"))]
+    rows = [line for line in report(results, [], "cmd").splitlines() if line.startswith(("| a", "| b", "| c"))]
     assert rows == ["| a | 0.900 (x0.001 (grid edge)) | 0.800 (lr 0.001) | 1.000 |",
-                    "| b | 0.900 (x0.1) | 0.800 (lr 0.1 (grid edge)) | 1.000 |"]
+                    "| b | 0.900 (x0.1) | 0.800 (lr 0.1 (grid edge)) | 1.000 |",
+                    "| c | 0.900 (the same at every lr) | 0.800 (lr 0.001) | 1.000 |"]
     del results["lr_grids"]                     # a report made before the grids were recorded
     assert "grid edge" not in report(results, [], "cmd")
+
+
+def test_lion_rediscovery_tuning_says_when_the_lr_made_no_difference():
+    tuned = script("lion_rediscovery").tuned
+    assert tuned("t", lambda task, lr: -abs(lr - 0.1), (0.01, 0.1, 1.0)) == (0.0, 0.1)
+    # a program that overwrites its lr input: every multiple gives the same run
+    assert tuned("t", lambda task, lr: 0.97, (0.01, 0.1, 1.0)) == (0.97, None)
