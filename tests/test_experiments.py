@@ -63,6 +63,10 @@ def test_lion_rediscovery_smoke(tmp_path):
     assert results["seeds"]["0"]["best_meta"]["large_fitness"] is not None
     assert "by meta-validation" in text
     assert set(results["seeds"]["0"]["held_out"]) == {"heavy_tail"}
+    for label in ("random search", "AdamW constants only"):     # baselines are compared on both scores
+        assert results["baselines"][label]["best_meta"]["large_fitness"] is not None
+        assert f"| {label} | {results['baselines'][label]['evaluations']} |" in text
+    assert "| seed 0 | 4 |" in text                                # the summary table
     # --report-only rewrites the report from the JSON, keeping a hand-written Findings section
     report.write_text(text.replace("\n## Seed 0", "\n## Findings\n\nkept by hand\n\n## Seed 0"))
     again = run(EXPERIMENTS / "lion_rediscovery.py", config, "--out", tmp_path / "runs", "--report", report,
@@ -147,6 +151,15 @@ def test_lion_rediscovery_report_marks_a_tuned_lr_at_its_grid_edge():
                     "| c | 0.900 (the same at every lr) | 0.800 (lr 0.001) | 1.000 |"]
     del results["lr_grids"]                     # a report made before the grids were recorded
     assert "grid edge" not in report(results, [], "cmd")
+
+
+def test_lion_rediscovery_summary_has_a_line_per_run():
+    summary_table = script("lion_rediscovery").summary_table
+    seed = {"evaluations": 7, "best_fitness": 1.02, "best_large_fitness": 0.3,
+            "best_meta": {"id": 12, "large_fitness": 1.04, "fitness": 1.01}}
+    old_baseline = {"evaluations": 9, "best_fitness": 1.005}      # from before meta-validation was recorded
+    lines = summary_table({"seeds": {"0": seed}, "baselines": {"random search": old_baseline}})
+    assert lines[2:] == ["| seed 0 | 7 | 1.020 | 0.300 | 1.040 (12) |", "| random search | 9 | 1.005 | - | - |"]
 
 
 def test_lion_rediscovery_tuning_says_when_the_lr_made_no_difference():
