@@ -86,6 +86,15 @@ def grid_losses(task, setting: Setting, name: str, lrs, wds, seeds, runs: list) 
 
 # -- batch size ----------------------------------------------------------------------------------
 
+def paired_t(first: list[float], second: list[float]) -> float:
+    """The paired t statistic of first − second over the same seeds (positive: ``second`` has the
+    lower loss); nan when it is undefined (fewer than 2 pairs, a failed run, no spread)."""
+    paired = [a - b for a, b in zip(first, second)]
+    if len(paired) < 2 or not all(map(math.isfinite, paired)) or statistics.stdev(paired) == 0:
+        return math.nan
+    return statistics.fmean(paired) / (statistics.stdev(paired) / math.sqrt(len(paired)))
+
+
 def batch_row(task_name: str, steps: int, b: int, names: list, n_seeds: int, n_confirm: int):
     """One batch size: every optimizer tuned on ``n_seeds`` seeds and compared on ``n_confirm`` fresh
     ones. Returns (the row, the runs as dicts)."""
@@ -121,10 +130,7 @@ def batch_row(task_name: str, steps: int, b: int, names: list, n_seeds: int, n_c
                      "std": statistics.stdev(losses) if all(map(math.isfinite, losses)) else math.inf,
                      "edge": lr in (lrs[0], lrs[-1])}
     row["lion_minus_adamw"] = row["lion"]["mean"] - row["adamw"]["mean"]
-    paired = [a - l for a, l in zip(row["adamw"]["losses"], row["lion"]["losses"])]
-    row["paired_t"] = (statistics.fmean(paired) / (statistics.stdev(paired) / math.sqrt(len(paired)))
-                       if len(paired) > 1 and all(map(math.isfinite, paired)) and statistics.stdev(paired) > 0
-                       else math.nan)
+    row["paired_t"] = paired_t(row["adamw"]["losses"], row["lion"]["losses"])
     print(f"batch {b:5d}: " + "  ".join(f"{n} {row[n]['mean']:.4f}±{row[n]['std']:.4f} (lr {row[n]['lr']:.3g}, "
                                         f"wd {row[n]['weight_decay']:g})" for n in names)
           + f"  paired t (AdamW − Lion) {row['paired_t']:+.1f}  [{time.perf_counter() - t0:.0f} s]", flush=True)
@@ -149,16 +155,27 @@ def batch_size_study(args) -> dict:
     return {"names": names, "rows": [r for r, _ in done], "runs": [x for _, runs in done for x in runs]}
 
 
+def _t(t: float) -> str:
+    return "n/a" if math.isnan(t) else f"{t:+.1f}"
+
+
 def batch_size_table(result: dict) -> str:
+    """The study's table; with a discovered program, also its paired t against each (from the
+    stored confirmation losses, so a study's JSON alone rebuilds it)."""
     names = result["names"]
+    others = [n for n in ("adamw", "lion") if "found" in names]
+    labels = {"adamw": "AdamW", "lion": "Lion"}
     head = ("| batch | epochs | " + " | ".join(f"{n} val loss (lr, wd)" for n in names)
-            + " | Lion − AdamW | paired t (AdamW − Lion) |\n|---:|---:|" + "---|" * len(names) + "---:|---:|\n")
+            + " | Lion − AdamW | paired t (AdamW − Lion) |"
+            + "".join(f" paired t ({labels[n]} − found) |" for n in others)
+            + "\n|---:|---:|" + "---|" * len(names) + "---:|---:|" + "---:|" * len(others) + "\n")
     lines = []
     for r in result["rows"]:
         cells = [f"{r[n]['mean']:.4f} ± {r[n]['std']:.4f} ({r[n]['lr']:.3g}, {r[n]['weight_decay']:g})"
                  + (" edge" if r[n]["edge"] else "") for n in names]
         lines.append(f"| {r['batch_size']} | {r['epochs']:.3g} | " + " | ".join(cells)
-                     + f" | {r['lion_minus_adamw']:+.4f} | {r['paired_t']:+.1f} |")
+                     + f" | {r['lion_minus_adamw']:+.4f} | {_t(r['paired_t'])} |"
+                     + "".join(f" {_t(paired_t(r[n]['losses'], r['found']['losses']))} |" for n in others))
     return head + "\n".join(lines) + "\n"
 
 

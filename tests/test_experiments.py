@@ -107,6 +107,27 @@ def test_lion_claims_batch_size_smoke(tmp_path):
     assert "kept" in text and "| 32 |" in text and text.count("lion_claims.py batch-size") == 2
 
 
+def test_lion_claims_batch_table_tests_the_found_program_against_each_optimizer():
+    claims = script("lion_claims")
+    assert claims.paired_t([2.0, 3.0, 4.0], [1.0, 1.5, 2.5]) == pytest.approx(8.0)
+    assert math.isnan(claims.paired_t([1.0], [0.5]))                  # one pair
+    assert math.isnan(claims.paired_t([1.0, 2.0], [0.0, 1.0]))        # no spread
+    assert math.isnan(claims.paired_t([1.0, 2.0], [math.inf, 1.0]))   # a failed run
+
+    def entry(losses):
+        return {"mean": sum(losses) / len(losses), "std": 0.1, "lr": 0.01, "weight_decay": 0.0,
+                "edge": False, "losses": losses}
+    row = {"batch_size": 16, "epochs": 1.0, "adamw": entry([2.0, 3.0, 4.0]), "lion": entry([1.0, 1.5, 2.5]),
+           "found": entry([1.0, 1.5, 2.5]), "lion_minus_adamw": -1.333, "paired_t": 8.0}
+    head, rule, line = claims.batch_size_table({"names": ["adamw", "lion", "found"], "rows": [row]}).splitlines()
+    assert head.endswith("| paired t (AdamW − Lion) | paired t (AdamW − found) | paired t (Lion − found) |")
+    assert rule.count("|") == head.count("|") and line.endswith("| +8.0 | +8.0 | n/a |")
+    # without a discovered program, the table is as before
+    del row["found"]
+    head, _, line = claims.batch_size_table({"names": ["adamw", "lion"], "rows": [row]}).splitlines()
+    assert head.endswith("| paired t (AdamW − Lion) |") and line.endswith("| -1.3330 | +8.0 |")
+
+
 def test_lion_claims_heatmap_smoke(tmp_path):
     out = tmp_path / "hm"
     run(EXPERIMENTS / "lion_claims.py", "heatmap", "--task", "quadratic", "--steps", 10, "--seeds", 1,
