@@ -258,6 +258,14 @@ def summary_table(results: dict) -> list[str]:
     return lines
 
 
+def best_meta_lines(lead: str, meta: dict) -> list[str]:
+    """A run's best funnelled candidate by meta-validation, with its program."""
+    return [f"{lead} of the {meta['funnelled']} funnelled candidates by meta-validation (large-size) fitness: "
+            f"candidate {meta['id']}, meta-validation {meta['large_fitness']:.4f}, proxy {meta['fitness']:.4f}, "
+            f"family {meta['family'] or 'none'} {json.dumps(meta['constants'])}:",
+            "```python", meta["simplified"].rstrip(), "```"]
+
+
 def report(results: dict, figures: list[str], command: str) -> str:
     n = len(results["seeds"])
     k = sum(1 for r in results["seeds"].values() if r["family"] == "lion")
@@ -279,12 +287,8 @@ def report(results: dict, figures: list[str], command: str) -> str:
                   + (f"after {r['first_lion'][0]} evaluations, {r['first_lion'][1]:.0f} s" if r["first_lion"] else "never"),
                   "", "Best program by proxy fitness (raw):", "```python", (r["best"] or "").rstrip(), "```",
                   "Simplified:", "```python", (r["simplified"] or "").rstrip(), "```"]
-        meta = r.get("best_meta")
-        if meta:
-            lines += [f"Best of the {meta['funnelled']} funnelled candidates by meta-validation (large-size) fitness: "
-                      f"candidate {meta['id']}, meta-validation {meta['large_fitness']:.4f}, proxy "
-                      f"{meta['fitness']:.4f}, family {meta['family'] or 'none'} {json.dumps(meta['constants'])}:",
-                      "```python", meta["simplified"].rstrip(), "```"]
+        if r.get("best_meta"):
+            lines += best_meta_lines("Best", r["best_meta"])
         if r["held_out"]:
             lines += ["", "| held-out task | found (tuned lr) | tuned Lion | tuned AdamW |", "| --- | ---: | ---: | ---: |"]
             grids = results.get("lr_grids", {})         # (reports made before grids were recorded: none)
@@ -298,11 +302,7 @@ def report(results: dict, figures: list[str], command: str) -> str:
             lines.append(f"| {label} | {b['evaluations']} | {b['best_fitness']} |")
         for label, b in results["baselines"].items():
             if b.get("best_meta"):
-                meta = b["best_meta"]
-                lines += ["", f"{label}: best of the {meta['funnelled']} funnelled candidates by meta-validation: "
-                          f"candidate {meta['id']}, meta-validation {meta['large_fitness']:.4f}, proxy {meta['fitness']:.4f}, "
-                          f"family {meta['family'] or 'none'} {json.dumps(meta['constants'])}:",
-                          "```python", meta["simplified"].rstrip(), "```"]
+                lines += ["", *best_meta_lines(f"{label}: best", b["best_meta"])]
     lines += ["", f"lion_family_found: {k}/{n}", ""]
     return "\n".join(lines)
 
