@@ -142,6 +142,23 @@ def held_out(prog: Program, names: list[str], seed: int = 0) -> dict:
     return out
 
 
+def proxy_best(folder: Path, cfg) -> dict | None:
+    """The run's best program by proxy fitness (a hall-of-fame row), with its funnel (large-size)
+    score computed and stored if the search stopped before that score came back."""
+    store = RunStore(folder)
+    try:
+        hof = store.hall_of_fame(1)
+        if hof and hof[0]["large_fitness"] is None:
+            from evosearch.evaluate import SuiteEvaluator
+            large = SuiteEvaluator(replace(cfg.suite(), size="large"))
+            score = large.evaluate(hof[0]["id"], Program.parse(hof[0]["program"])).fitness
+            store.set_large_fitness(hof[0]["id"], score)
+            hof[0]["large_fitness"] = score
+    finally:
+        store.close()
+    return hof[0] if hof else None
+
+
 def run_all(args) -> dict:
     base = load_config(args.config)
     used = set(base.tasks)
@@ -156,25 +173,14 @@ def run_all(args) -> dict:
         cfg = replace(base, seed=seed, time_limit=args.time_per_seed,
                       max_evals=args.max_evals or base.max_evals, in_process=args.in_process)
         outcome = run_search(cfg, folder, resume=(folder / "run.sqlite").exists())
-        store = RunStore(folder)
-        try:
-            hof = store.hall_of_fame(1)
-            if hof and hof[0]["large_fitness"] is None:
-                # The funnel score of the best, if the search stopped before it came back.
-                from evosearch.evaluate import SuiteEvaluator
-                large = SuiteEvaluator(replace(cfg.suite(), size="large"))
-                score = large.evaluate(hof[0]["id"], Program.parse(hof[0]["program"])).fitness
-                store.set_large_fitness(hof[0]["id"], score)
-                hof[0]["large_fitness"] = score
-        finally:
-            store.close()
-        best = Program.parse(hof[0]["program"]) if hof else None
-        fam, small = describe(hof[0]["program"]) if hof else (None, None)
+        top = proxy_best(folder, cfg)
+        best = Program.parse(top["program"]) if top else None
+        fam, small = describe(top["program"]) if top else (None, None)
         results["seeds"][seed] = {
             "evaluations": outcome.evaluations, "cache_hits": outcome.cache_hits,
             "pruned": outcome.rejected, "seconds": outcome.seconds,
-            "best_fitness": hof[0]["fitness"] if hof else None,
-            "best_large_fitness": hof[0].get("large_fitness") if hof else None,
+            "best_fitness": top["fitness"] if top else None,
+            "best_large_fitness": top["large_fitness"] if top else None,
             "best": str(best) if best else None, "simplified": str(small) if small else None,
             "family": fam.family if fam else None, "constants": fam.constants if fam else {},
             "first_lion": first_lion_in_hall_of_fame(folder),
@@ -189,14 +195,10 @@ def run_all(args) -> dict:
         cfg = replace(base, seed=args.seeds[0], time_limit=args.time_per_seed,
                       max_evals=args.max_evals or base.max_evals, in_process=args.in_process, **change)
         outcome = run_search(cfg, folder, resume=(folder / "run.sqlite").exists())
-        store = RunStore(folder)
-        try:
-            hof = store.hall_of_fame(1)
-        finally:
-            store.close()
+        top = proxy_best(folder, cfg)
         # compared on meta-validation too: the proxy alone rewards overfitting it, baselines included
         results["baselines"][label] = {"evaluations": outcome.evaluations, "best_fitness": outcome.best_fitness,
-                                       "best_large_fitness": hof[0]["large_fitness"] if hof else None,
+                                       "best_large_fitness": top["large_fitness"] if top else None,
                                        "best_meta": best_on_meta_validation(folder)}
     return results
 
