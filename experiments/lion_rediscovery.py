@@ -306,10 +306,8 @@ def report(results: dict, figures: list[str], command: str) -> str:
                 lines.append(f"| {task} | {h['found']:.3f} ({lr_cell('x', h['found_lr'], grids.get('found'))}) "
                              f"| {h['lion']:.3f} ({lr_cell('lr ', h['lion_lr'], grids.get('lion'))}) | 1.000 |")
     if results["baselines"]:
-        lines += ["", "## Baselines (same budget, seed of the first run)", "", "| search | evaluations | best proxy fitness |",
-                  "| --- | ---: | ---: |"]
-        for label, b in results["baselines"].items():
-            lines.append(f"| {label} | {b['evaluations']} | {b['best_fitness']} |")
+        # their evaluations and scores are in the summary table above
+        lines += ["", "## Baselines (same budget, seed of the first run)"]
         for label, b in results["baselines"].items():
             if b.get("best_meta"):
                 lines += ["", *best_meta_lines(f"{label}: best", b["best_meta"])]
