@@ -133,15 +133,18 @@ def _stacked_linear(x, weight, bias):
 class _BatchedLinear(torch.autograd.Function):
     """K linear layers: x (K, M, in), weight (K, out, in), bias (K, out) -> (K, M, out), with the
     operand order of the one-model kernels: ``F.linear`` runs ``addmm(b, x, W.t())`` and its
-    backward ``grad @ W``, ``grad.t() @ x`` and ``grad.sum(0)``. With one output ``addmm`` runs as
-    a matrix-vector product, matched by ``W @ x.t()``."""
+    backward ``grad @ W``, ``x.t() @ grad`` and ``grad.sum(0)``. With one output, ``addmm`` and the
+    weight's gradient run as matrix-vector products, whose summation order ``bmm`` matches on some
+    CPUs and not on others (MKL picks the kernel by the instruction set): those two run model by
+    model, with the one-model kernels themselves."""
 
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
         if weight.shape[1] == 1:
-            out = torch.bmm(weight, x.transpose(1, 2)).transpose(1, 2)
-            return out if bias is None else out + bias.unsqueeze(1)
+            if bias is None:
+                return torch.stack([torch.mm(xk, wk.t()) for xk, wk in zip(x, weight)])
+            return torch.stack([torch.addmm(bk, xk, wk.t()) for xk, wk, bk in zip(x, weight, bias)])
         if bias is None:
             return torch.bmm(x, weight.transpose(1, 2))
         return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
@@ -150,8 +153,13 @@ class _BatchedLinear(torch.autograd.Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
-        return (torch.bmm(grad, weight) if need_x else None,
-                torch.bmm(grad.transpose(1, 2), x) if need_w else None,
+        if not need_w:
+            grad_w = None
+        elif weight.shape[1] == 1:
+            grad_w = torch.stack([xk.t().mm(gk).t() for xk, gk in zip(x, grad)])
+        else:
+            grad_w = torch.bmm(grad.transpose(1, 2), x)
+        return (torch.bmm(grad, weight) if need_x else None, grad_w,
                 grad.sum(1) if need_b else None)
 
 
@@ -202,9 +210,9 @@ class _BatchedDot(torch.autograd.Function):
 
 class _BatchedMV(torch.autograd.Function):
     """A matrix A shared by K models times one vector each: (m, n), (K, n) -> (K, m). The one-model
-    ``mv`` and its backward ``A.t().mv(grad)`` sum like ``bmm`` with the vector as a row on the left
-    of ``A.t()`` and with ``A.t()`` on the left of the grad as a column, respectively (on MKL;
-    ``_batchable`` checks it per task)."""
+    ``mv`` sums like ``bmm`` with the vector as a row on the left of ``A.t()`` (on MKL; ``_batchable``
+    checks it per task); its backward ``A.t().mv(grad)`` runs model by model, since no ``bmm``
+    matches its summation order on every CPU."""
 
     @staticmethod
     def forward(ctx, matrix, vectors):
@@ -217,8 +225,7 @@ class _BatchedMV(torch.autograd.Function):
         (matrix,) = ctx.saved_tensors
         if ctx.needs_input_grad[0]:
             raise RuntimeError("a matrix shared by all models needs a gradient")
-        k = grad.shape[0]
-        return None, torch.bmm(matrix.t().expand(k, *matrix.t().shape), grad.unsqueeze(2)).squeeze(2)
+        return None, torch.stack([matrix.t().mv(g) for g in grad])
 
 
 class _Loop(torch.autograd.Function):
