@@ -1,10 +1,20 @@
-"""evosearch: discover deep-learning optimizers by evolving symbolic update-rule programs."""
+"""evosearch: discover deep-learning optimizers by evolving symbolic update-rule programs.
 
-from .errors import ProgramError
-from .optimizer import to_optimizer
-from .program import Const, Program, Statement, Var
-from .simplify import simplify  # noqa: E402  (the function; the module stays evosearch.simplify)
-from .match import match  # noqa: E402
+The public API (``docs/design.md``, "Public API"): ``Program`` and its pieces, ``ProgramError``,
+``to_optimizer``, ``simplify``, ``match`` and the shipped ``reference`` programs. The engine's
+layers are subpackages: ``lang`` (the program language), ``symbolic`` (sympy forms, simplification,
+family matching), ``optim`` (programs on torch, export), ``search`` (evolution, evaluation, Ray,
+the run store) and ``tune``; ``cli`` is the command line.
+"""
 
-__all__ = ["Const", "Program", "ProgramError", "Statement", "Var", "match", "simplify", "to_optimizer"]
+from .lang import reference
+from .lang.errors import ProgramError
+from .lang.ir import Const, Statement, Var
+from .lang.program import Program
+from .optim.factory import to_optimizer
+from .symbolic.exact import simplify
+from .symbolic.match import match
+
+__all__ = ["Const", "Program", "ProgramError", "Statement", "Var", "match", "reference", "simplify",
+           "to_optimizer"]
 __version__ = "0.1.0"

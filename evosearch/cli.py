@@ -1,26 +1,18 @@
-"""The ``evosearch`` command."""
+"""The ``evosearch`` command: one subcommand per function ``_cmd_<name>``, each importing the layers
+it needs when it runs. PROGRAM arguments are anything ``search.loading.load_program`` reads: a
+program file, a reference name, RUN:best or RUN:ID."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
-from . import reference
-from .config import ConfigError
-from .errors import ProgramError
-from .program import Program
-
-
-def load_program(spec: str) -> Program:
-    """A program file, or the name of a shipped reference program (``lion``, ``adamw``, ...)."""
-    path = Path(spec)
-    if path.exists():
-        return Program.load(path)
-    if spec in reference.names():
-        return reference.load(spec)
-    raise ProgramError(f"no program file {spec!r} (and no reference program of that name; "
-                       f"known: {', '.join(reference.names())})")
+from evosearch.lang import reference
+from evosearch.lang.errors import ProgramError
+from evosearch.search.config import ConfigError
+from evosearch.search.loading import load_program
 
 
 def _cmd_list(args) -> int:
@@ -30,9 +22,9 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from .analysis import live_statements, pruning_reason
-    from .symbolic import math_text
-    prog = load_program_spec(args.program)
+    from evosearch.lang.liveness import live_statements, pruning_reason
+    from evosearch.symbolic.forms import math_text
+    prog = load_program(args.program)
     print(prog, end="")
     print(f"statements: {len(prog)} ({len(live_statements(prog))} live)")
     print(f"canonical hash: {prog.canonical_hash()}\nfingerprint:    {prog.fingerprint()}")
@@ -44,9 +36,9 @@ def _cmd_check(args) -> int:
 
 def _cmd_simplify(args) -> int:
     import sympy as sp
-    from .match import identify
-    from .simplify import simplify_steps
-    prog = load_program_spec(args.program)
+    from evosearch.symbolic.exact import simplify_steps
+    from evosearch.symbolic.match import FAMILIES, identify
+    prog = load_program(args.program)
     result = simplify_steps(prog)
     print("exact simplification:")
     for step in result.steps:
@@ -62,10 +54,10 @@ def _cmd_simplify(args) -> int:
                 print(f"  LaTeX: {sp.latex(expr)}")
         print(sp.pretty(sp.Eq(sp.Symbol("update"), result.expressions["update"]), use_unicode=False))
     family = identify(result.program)
-    print(f"family: {family if family else 'none of ' + ', '.join(__import__('evosearch.match', fromlist=['FAMILIES']).FAMILIES)}")
+    print(f"family: {family if family else 'none of ' + ', '.join(FAMILIES)}")
     if args.ablate:
         import tasks
-        from .ablate import ablate
+        from evosearch.symbolic.ablate import ablate
         task = tasks.get(args.ablate)
         ab = ablate(result.program, lambda p: task.evaluate(p, seed=0).fitness, args.tolerance)
         print(f"\napproximate simplification on {args.ablate} (tolerance {args.tolerance}; NOT the same "
@@ -79,53 +71,32 @@ def _cmd_simplify(args) -> int:
 
 
 def _cmd_match(args) -> int:
-    from .match import match
-    result = match(load_program_spec(args.program), args.family)
+    from evosearch.symbolic.match import match
+    result = match(load_program(args.program), args.family)
     print(result)
     return 0 if result.matched else 1
 
 
 def _cmd_export(args) -> int:
-    from .export import export
-    prog = load_program_spec(args.program)
+    from evosearch.optim.export import export
+    prog = load_program(args.program)
     path = export(prog, args.output, args.class_name, lr=args.lr)
     print(f"wrote {path} (class {args.class_name})")
     return 0
 
 
 def _cmd_demo(args) -> int:
-    from .demo import run
+    from evosearch.demo import run
     run(args.out)
     return 0
 
 
-def load_program_spec(spec: str) -> Program:
-    """A program file, a reference name, or RUN:best / RUN:ID for a program in a run folder."""
-    if ":" in spec and not Path(spec).exists():
-        run, _, which = spec.rpartition(":")
-        from .store import RunStore
-        if not (Path(run) / "run.sqlite").is_file():
-            raise ProgramError(f"{run!r} is not a run folder (no run.sqlite)")
-        store = RunStore(run)
-        try:
-            if which == "best":
-                hof = store.hall_of_fame(1)
-                if not hof:
-                    raise ProgramError(f"run {run!r} has no evaluated program yet")
-                return Program.parse(hof[0]["program"])
-            if not which.isdigit() or store.candidate(int(which)) is None:
-                raise ProgramError(f"run {run!r} has no candidate {which!r} (use RUN:best or RUN:ID)")
-            return Program.parse(store.candidate(int(which))["program"])
-        finally:
-            store.close()
-    return load_program(spec)
-
-
 def _cmd_search(args) -> int:
     from dataclasses import replace
-    from .config import load_config, SearchConfig
-    from .progress import Progress
-    from .search import run_search
+
+    from evosearch.search.config import SearchConfig, load_config
+    from evosearch.search.driver import run_search
+    from evosearch.search.progress import Progress
     if args.resume and not args.config:
         cfg = SearchConfig()
     else:
@@ -154,10 +125,10 @@ def _cmd_search(args) -> int:
 
 def _finish(run: Path, class_name: str) -> int:
     """Simplify the best program and export it next to the run."""
-    from .export import export
-    from .simplify import simplify_steps
-    from .symbolic import math_text
-    best = load_program_spec(f"{run}:best")
+    from evosearch.optim.export import export
+    from evosearch.symbolic.exact import simplify_steps
+    from evosearch.symbolic.forms import math_text
+    best = load_program(f"{run}:best")
     result = simplify_steps(best)
     (run / "best_simplified.py").write_text(str(result.program))
     path = export(result.program, run / f"{class_name.lower()}.py", class_name)
@@ -170,7 +141,7 @@ def _finish(run: Path, class_name: str) -> int:
 
 
 def _cmd_show(args) -> int:
-    from .search import summary, to_json
+    from evosearch.search.report import summary, to_json
     if not (Path(args.run) / "run.sqlite").is_file():
         raise ProgramError(f"{args.run!r} is not a run folder (no run.sqlite)")
     s = summary(args.run)
@@ -191,9 +162,54 @@ def _cmd_show(args) -> int:
 
 
 def _cmd_plot(args) -> int:
-    from .plot import plot_run
+    from evosearch.search.plot import plot_run
     for path in plot_run(args.run, args.out):
         print(f"wrote {path}")
+    return 0
+
+
+def _add_tune(subparsers) -> None:
+    from evosearch.tune.space import TUNABLE
+    p = subparsers.add_parser(
+        "tune", help="tune a program's lr and constants with population-based training (Ray Tune)",
+        description="Tune a program's learning rate, weight decay and interpolation weights with Ray "
+                    "Tune's PopulationBasedTraining on one task; report the best setting's fitness "
+                    "against the program's defaults and tuned AdamW, and write the tuned program.")
+    p.add_argument("program", help="a program file, a reference program name, or RUN:best / RUN:ID")
+    p.add_argument("--task", required=True, help="the task to tune on (see tasks.names())")
+    p.add_argument("--size", default="proxy", help="task size (default proxy)")
+    p.add_argument("--samples", type=int, default=8, help="PBT population size (default 8)")
+    p.add_argument("--time-limit", type=float, help="stop the trials after this many seconds")
+    p.add_argument("--address", help="join the Ray cluster at this address (default $RAY_ADDRESS, "
+                   "else an embedded local Ray)")
+    p.add_argument("--workers", type=int, help="CPUs of the embedded local Ray (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="training seed and PBT seed (default 0)")
+    p.add_argument("--lr", type=float, help="the default lr input (centre of the lr range; default 1 "
+                   "for programs that scale lr themselves, else 1e-3)")
+    p.add_argument("--params", help=f"comma-separated subset of {','.join(TUNABLE)} (default: all)")
+    p.add_argument("--iterations", type=int, default=10, help="training chunks (default 10)")
+    p.add_argument("--perturbation-interval", type=int, default=2,
+                   help="iterations between PBT exploit/explore steps (default 2)")
+    p.add_argument("--storage", help="folder for Ray Tune's results (default: a temporary folder)")
+    p.add_argument("--out", help="the tuned program file (default: tuned_<program>_<task>.py)")
+    p.set_defaults(fn=_cmd_tune)
+
+
+def _cmd_tune(args) -> int:
+    import tasks
+    from evosearch.tune.pbt import tune
+    prog = load_program(args.program)
+    try:
+        tasks.get(args.task, args.size)
+    except KeyError as exc:          # an unknown task or size: a usage error, not a crash
+        raise ValueError(exc.args[0]) from None
+    tunables = [s.strip() for s in args.params.split(",") if s.strip()] if args.params else None
+    out = args.out or f"tuned_{re.sub(r'[^0-9A-Za-z]+', '_', Path(args.program).stem)}_{args.task}.py"
+    result = tune(prog, args.task, args.samples, args.time_limit, args.address, args.seed, args.size,
+                  lr=args.lr, tunables=tunables, iterations=args.iterations,
+                  perturbation_interval=args.perturbation_interval, workers=args.workers,
+                  storage_path=args.storage, out=out)
+    print(result)
     return 0
 
 
@@ -213,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_simplify)
     p = sub.add_parser("match", help="does a program belong to a family? (exit 0 if it matches)")
     p.add_argument("program", help="a program file, a reference name, or RUN:best / RUN:ID")
-    from .match import FAMILIES
+    from evosearch.symbolic.match import FAMILIES
     p.add_argument("--family", required=True, choices=FAMILIES)
     p.set_defaults(fn=_cmd_match)
     p = sub.add_parser("export", help="write a program as a standalone torch.optim.Optimizer module")
@@ -243,8 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run")
     p.add_argument("--out", help="folder for the PNGs (default: the run folder)")
     p.set_defaults(fn=_cmd_plot)
-    from .tune import register_cli as register_tune
-    register_tune(sub)
+    _add_tune(sub)
     p = sub.add_parser("demo", help="parse, check, export and train with every reference program")
     p.add_argument("--out", default=None, help="folder for the exported modules (default: a temp dir)")
     p.set_defaults(fn=_cmd_demo)

@@ -1,5 +1,6 @@
-"""The README's main job (until the search lands): every reference program parsed, checked,
-hashed, exported to a standalone module, imported back, and used to train a small model."""
+"""``evosearch demo``: every reference program parsed, checked, hashed, exported to a standalone
+module, imported back, and used to train the ``digits_mlp`` proxy task over a grid of learning
+rates (the task's own training loop and schedule)."""
 
 from __future__ import annotations
 
@@ -8,44 +9,27 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from . import reference
-from .analysis import live_statements
-from .export import export
-from .program import Program
+import tasks
+from evosearch.lang import reference
+from evosearch.lang.liveness import live_statements
+from evosearch.lang.program import Program
+from evosearch.optim.export import export
+from tasks import TrainingFailure
 
 LR_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
+TASK = "digits_mlp"
 
 
-def _digits(seed: int = 0):
-    from sklearn.datasets import load_digits
-    x, y = load_digits(return_X_y=True)
-    x = torch.tensor(x / 16.0, dtype=torch.float32)
-    y = torch.tensor(y)
-    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
-    x, y = x[perm], y[perm]
-    return (x[:1400], y[:1400]), (x[1400:], y[1400:])
-
-
-def train_digits(opt_cls, lr: float, steps: int = 200, batch: int = 64, seed: int = 0) -> tuple[float, float]:
-    """Train a 64-64-10 MLP on scikit-learn's digits; returns (validation loss, accuracy)."""
-    (xt, yt), (xv, yv) = _digits(seed)
-    torch.manual_seed(seed)
-    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
-    opt = opt_cls(model.parameters(), lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(steps):
-        idx = torch.randint(0, len(yt), (batch,), generator=gen)
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
-        opt.step()
-    with torch.no_grad():
-        out = model(xv)
-        loss = torch.nn.functional.cross_entropy(out, yv).item()
-        acc = (out.argmax(1) == yv).float().mean().item()
-    return (loss if np.isfinite(loss) else float("inf")), acc
+def train(task, opt_cls, lr: float) -> tuple[float, float]:
+    """(validation loss, accuracy) of the task's model trained with ``opt_cls`` at ``lr``; inf
+    and 0 when training fails."""
+    try:
+        metrics = task.train(lambda params, lr_: opt_cls(params, lr=lr_), seed=0, lr=lr)
+    except TrainingFailure:
+        return float("inf"), 0.0
+    return metrics["val_loss"], metrics["val_accuracy"]
 
 
 def _import(path: Path, class_name: str):
@@ -56,7 +40,10 @@ def _import(path: Path, class_name: str):
 
 
 def run(out_dir: str | None = None, echo=print) -> list[dict]:
+    """Print one row per reference program; the exported modules go to ``out_dir`` (default: a
+    temporary folder)."""
     torch.set_num_threads(1)
+    task = tasks.get(TASK)
     folder = Path(out_dir or tempfile.mkdtemp(prefix="evosearch-export-"))
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -67,7 +54,7 @@ def run(out_dir: str | None = None, echo=print) -> list[dict]:
         prog = Program.load(reference.path(name))      # parse + check from the shipped file
         class_name = "".join(part.capitalize() for part in name.split("_"))
         cls = _import(export(prog, folder / f"{name}.py", class_name), class_name)
-        best = min(((train_digits(cls, lr), lr) for lr in LR_GRID), key=lambda r: r[0][0])
+        best = min(((train(task, cls, lr), lr) for lr in LR_GRID), key=lambda r: r[0][0])
         (loss, acc), lr = best
         row = dict(program=name, statements=len(prog), live=len(live_statements(prog)),
                    canonical_hash=prog.canonical_hash(), fingerprint=prog.fingerprint(), best_lr=lr,

@@ -10,7 +10,8 @@ import argparse
 import time
 
 from evosearch import Program, reference
-from evosearch.analysis import check, live_statements
+from evosearch.lang.kinds import check
+from evosearch.lang.liveness import live_statements
 
 
 def _us(fn, repeats: int) -> float:

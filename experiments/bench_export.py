@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from evosearch import reference
-from evosearch.export import export
+from evosearch.optim.export import export
 
 
 def _params(total: int):

@@ -19,9 +19,9 @@ import tempfile
 import time
 from dataclasses import replace
 
-from evosearch.config import SearchConfig
-from evosearch.search import run_search
-from evosearch.store import Evaluation
+from evosearch.search.config import SearchConfig
+from evosearch.search.driver import run_search
+from evosearch.search.suite import Evaluation
 
 
 class SteadyRate:
@@ -84,7 +84,7 @@ def main(argv=None) -> None:
                     help="compare batched evaluation with K candidates per call against unbatched (3.)")
     args = ap.parse_args(argv)
     import ray
-    from evosearch.executor import init_ray
+    from evosearch.search.executors import init_ray
     init_ray(num_cpus=2)
     base = SearchConfig(warm_start="adamw", max_evals=args.evals, population_size=20, tournament_size=4,
                         tasks=tuple(args.tasks), batch_size=args.batch_size)

@@ -26,11 +26,11 @@ from pathlib import Path
 
 import tasks
 from evosearch import Program, reference
-from evosearch.config import load_config
-from evosearch.match import identify
-from evosearch.search import run_search
-from evosearch.simplify import simplify
-from evosearch.store import RunStore
+from evosearch.search.config import load_config
+from evosearch.symbolic.match import identify
+from evosearch.search.driver import run_search
+from evosearch.symbolic.exact import simplify
+from evosearch.search.store import RunStore
 
 from lion_vs_adamw import kept_findings     # a sibling script
 
@@ -149,7 +149,7 @@ def proxy_best(folder: Path, cfg) -> dict | None:
     try:
         hof = store.hall_of_fame(1)
         if hof and hof[0]["large_fitness"] is None:
-            from evosearch.evaluate import SuiteEvaluator
+            from evosearch.search.suite import SuiteEvaluator
             large = SuiteEvaluator(replace(cfg.suite(), size="large"))
             score = large.evaluate(hof[0]["id"], Program.parse(hof[0]["program"])).fitness
             store.set_large_fitness(hof[0]["id"], score)

@@ -19,15 +19,16 @@ import abc
 import hashlib
 import inspect
 import json
-import math
 import os
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
+
+from evosearch.optim.factory import to_optimizer
+
+from .training import Minibatches, TrainingFailure, TrainingRun, torch_threads
 
 FAILURE_FITNESS = -1.0
 BASELINE_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
@@ -35,12 +36,9 @@ BASELINE_WEIGHT_DECAY = 0.01
 BASELINE_VERSION = 3   # bump when the training loop changes, to invalidate cached baselines
 
 
-class TrainingFailure(Exception):
-    """Training stopped early; ``str(exc)`` says why."""
-
-
 @dataclass(frozen=True)
 class EvalResult:
+    """A task's score of one optimizer: fitness, the training metrics, why it failed (or None)."""
     fitness: float
     metrics: dict = field(default_factory=dict)
     failure: str | None = None
@@ -48,59 +46,11 @@ class EvalResult:
 
 @dataclass(frozen=True)
 class Baseline:
+    """Tuned AdamW on a task and seed: the untrained model's loss, the best loss and its lr."""
     initial_loss: float
     best_loss: float
     best_lr: float
     losses: dict            # lr -> validation loss (inf where training failed)
-
-
-@contextmanager
-def torch_threads(n: int):
-    """Evaluate with a fixed thread count: results are then bit-for-bit reproducible."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def lr_factor(step: int, steps: int) -> float:
-    """Cosine decay from 1 to 0.1 over training (the same schedule for candidates and baselines)."""
-    return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * step / steps))
-
-
-WEIGHT_CHECK_EVERY = 10   # steps between checks of the largest |w| (and at the last step)
-DIVERGENCE_WINDOW = 50   # losses whose median the divergence check compares with the start
-
-
-def loss_failure(curve: list[float], loss0: float, step: int) -> str | None:
-    """Why training must stop at ``step``, whose training loss is ``curve[-1]``, or None."""
-    value = curve[-1]
-    if not math.isfinite(value):
-        return f"non-finite training loss at step {step}"
-    # diverged: the median of the last (up to) 50 losses, robust to heavy-tailed spikes, is far
-    # above the starting loss. Only once there are 10: a single noisy minibatch (heavy_tail's
-    # Student-t targets) once failed some seeds at step 0, before any update, whatever the
-    # optimizer; and a window of 10 failed heavy_tail's 2,000-step large size at step 946 for
-    # every learning rate (the untrained model's windowed median reaches 29 there, 9.8 with 50).
-    if len(curve) < 10:
-        return None
-    window = sorted(curve[-DIVERGENCE_WINDOW:])
-    recent = window[len(window) // 2]
-    if recent > 10.0 * max(loss0, 1e-3) + 10.0:
-        return (f"training loss diverged at step {step} (median of the last {len(window)}: {recent:.3g}, "
-                f"initial {loss0:.3g})")
-    return None
-
-
-def weight_failure(biggest: float, step: int) -> str | None:
-    """Why training must stop, given the largest |w| after ``step``, or None."""
-    if not math.isfinite(biggest):
-        return f"non-finite parameters at step {step}"
-    if biggest > 1e4:
-        return f"parameters blew up at step {step} (max |w| = {biggest:.3g})"
-    return None
 
 
 class Task(abc.ABC):
@@ -174,59 +124,20 @@ class Task(abc.ABC):
             return self.metrics(model, self.data[2], self.data[3])["val_loss"]
 
     def minibatches(self, seed: int):
-        """The (x, y) training minibatch of each step of ``train``: indices drawn uniformly with
-        replacement by a generator seeded with ``seed + 7919`` (the whole set when it is no larger
-        than a batch). ``tasks.batched`` trains on the same sequence."""
-        x_train, y_train = self.data[0], self.data[1]
-        gen = torch.Generator().manual_seed(seed + 7919)
-        n = len(x_train)
+        """The (x, y) training minibatch of each step of ``train`` (``training.Minibatches``);
+        ``tasks.batched`` trains on the same sequence."""
+        batches = Minibatches(self, seed)
         for _ in range(self.steps):
-            if self.batch_size < n:
-                idx = torch.randint(0, n, (self.batch_size,), generator=gen)
-                yield x_train[idx], y_train[idx]
-            else:
-                yield x_train, y_train
+            yield batches.next()
 
     def train(self, make_optimizer: Callable, seed: int = 0, lr: float = 1.0,
               time_limit: float | None = None) -> dict:
-        """Train a fresh model (initialised from ``seed``) with ``make_optimizer(params, lr)``.
-        Returns the metrics; raises TrainingFailure when training breaks down."""
-        x_val, y_val = self.data[2], self.data[3]
-        limit = self.time_limit if time_limit is None else time_limit
-        with torch_threads(1), torch.random.fork_rng():  # leave the caller's random state alone
-            torch.manual_seed(seed)
-            model = self.make_model()
-            with torch.no_grad():
-                loss0 = self.metrics(model, x_val, y_val)["val_loss"]
-            opt = make_optimizer(model.parameters(), lr)
-            curve = []
-            start = time.perf_counter()
-            for step, (xb, yb) in enumerate(self.minibatches(seed)):
-                for group in opt.param_groups:
-                    group["lr"] = lr * lr_factor(step, self.steps)
-                opt.zero_grad()
-                loss = self.loss(model(xb), yb)
-                curve.append(float(loss.detach()))
-                failure = loss_failure(curve, loss0, step)
-                if failure:
-                    raise TrainingFailure(failure)
-                loss.backward()
-                opt.step()
-                if step % WEIGHT_CHECK_EVERY == WEIGHT_CHECK_EVERY - 1 or step == self.steps - 1:
-                    with torch.no_grad():
-                        biggest = max(float(p.detach().abs().max()) for p in model.parameters())
-                    failure = weight_failure(biggest, step)
-                    if failure:
-                        raise TrainingFailure(failure)
-                if time.perf_counter() - start > limit:
-                    raise TrainingFailure(f"time limit of {limit:.3g} s exceeded at step {step}")
-            with torch.no_grad():
-                metrics = self.metrics(model, x_val, y_val)
-        if not math.isfinite(metrics["val_loss"]):
-            raise TrainingFailure("non-finite validation loss")
-        metrics.update(train_loss=curve[-1], initial_val_loss=loss0, loss_curve=curve[:: max(1, len(curve) // 50)],
-                       steps=self.steps, wall_time=time.perf_counter() - start)
-        return metrics
+        """Train a fresh model (initialised from ``seed``) with ``make_optimizer(params, lr)``, all
+        steps of the loop in ``training.py``. Returns the metrics; raises TrainingFailure when
+        training breaks down."""
+        run = TrainingRun(self, make_optimizer, seed, lr, time_limit)
+        run.advance(self.steps)
+        return run.metrics()
 
     # -- baseline and fitness ------------------------------------------------------------------
     def baseline(self, seed: int = 0) -> Baseline:
@@ -269,6 +180,8 @@ class Task(abc.ABC):
 
     def evaluate_optimizer(self, make_optimizer: Callable, seed: int = 0, lr: float = 1.0,
                            time_limit: float | None = None) -> EvalResult:
+        """Train with ``make_optimizer(params, lr)`` and score it; a failure scores
+        ``FAILURE_FITNESS`` with the reason."""
         try:
             metrics = self.train(make_optimizer, seed, lr, time_limit)
         except TrainingFailure as exc:
@@ -280,16 +193,8 @@ class Task(abc.ABC):
     def evaluate(self, prog, seed: int = 0, lr: float = 1.0, time_limit: float | None = None) -> EvalResult:
         """Train with the program (its ``lr`` input is ``lr`` times the schedule; programs carry their
         own learning-rate scale, like the warm start's ``lr * 0.001``) and score it."""
-        from evosearch import to_optimizer
         opt_cls = to_optimizer(prog, flat=True)
         return self.evaluate_optimizer(lambda params, lr_: opt_cls(params, lr=lr_), seed, lr, time_limit)
-
-    def evaluate_batch(self, programs, seed: int = 0, lr: float | list[float] = 1.0,
-                       time_limit: float | None = None) -> list[EvalResult]:
-        """``[self.evaluate(p, seed, lr) for p in programs]``, bit for bit, computed by training the
-        models all at once (``tasks.batched``); ``lr`` may be one learning rate per program."""
-        from .batched import evaluate_batch
-        return evaluate_batch(self, programs, seed, lr, time_limit)
 
 
 def cache_dir() -> Path:

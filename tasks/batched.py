@@ -4,7 +4,7 @@ training them one at a time.
 ``evaluate_batch(task, programs)`` returns what ``[task.evaluate(p) for p in programs]`` returns. The
 K models share the initialisation (the seed), the minibatches (``Task.minibatches``) and the
 learning-rate schedule of ``Task.train``. Their weights are the rows of one (K, N) buffer and their
-gradients the rows of another, each row in the layout of ``evosearch.flat`` (the parameters
+gradients the rows of another, each row in the layout of ``evosearch.optim.flat`` (the parameters
 concatenated in ``model.parameters()`` order). A step is
 
   * one forward and one backward for all K models: ``torch.func.functional_call`` under ``vmap``
@@ -41,12 +41,14 @@ from typing import Sequence
 
 import torch
 
-from evosearch import hyperparams
-from evosearch.execute import CompiledProgram
+from evosearch.lang import reference
+from evosearch.optim import hyperparams
+from evosearch.optim.compiled import CompiledProgram
+from evosearch.optim.factory import to_optimizer
 
-from .base import (FAILURE_FITNESS, WEIGHT_CHECK_EVERY, EvalResult, Task, loss_failure, lr_factor,
-                   torch_threads, weight_failure)
+from .base import FAILURE_FITNESS, EvalResult, Task
 from .batched_forward import batched_loss as _batched_loss
+from .training import checks_weights, loss_failure, lr_factor, torch_threads, weight_failure
 
 
 def evaluate_batch(task: Task, programs: Sequence, seed: int = 0, lr: float | Sequence[float] = 1.0,
@@ -187,7 +189,7 @@ def _train(task: Task, candidates: list[_Candidate], seed: int, limit: float, ex
                 c.curve.append(value)
                 c.failure = c.failure or loss_failure(c.curve, loss0, step)
             _update(candidates, active, stack, layout, lr_factor(step, task.steps))
-            if step % WEIGHT_CHECK_EVERY == WEIGHT_CHECK_EVERY - 1 or step == task.steps - 1:
+            if checks_weights(step, task.steps):
                 _check_weights(candidates, active, stack, step)
             if time.perf_counter() - start > limit:
                 for k in active:
@@ -287,7 +289,6 @@ def pays(task: Task, size: int, margin: float = 0.9) -> bool:
     this is for callers that may choose (the search's ``[executor] batched``)."""
     key = (_setup(task), size)
     if key not in _PAYS:
-        from evosearch import reference, to_optimizer
         prog = reference.load("adamw")
         with _training():
             torch.manual_seed(0)

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 import primitives
 from evosearch import Program, ProgramError, reference
-from evosearch.analysis import (canonical_form, canonical_hash, check, kinds, live_states, live_statements,
-                                needed_statements, pruning_reason, reads_input)
+from evosearch.lang.canonical import canonical_form, canonical_hash
+from evosearch.lang.kinds import check, kinds
+from evosearch.lang.liveness import live_states, live_statements, needed_statements, pruning_reason, reads_input
 
 SCALAR, TENSOR = primitives.SCALAR, primitives.TENSOR
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from evosearch import cli
-from evosearch.config import ConfigError, load_config, parse_config
+from evosearch.search.config import ConfigError, load_config, parse_config
 from test_search import CONFIG, TASK, candidates
 
 @pytest.mark.parametrize("data, named", [

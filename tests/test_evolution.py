@@ -12,12 +12,15 @@ import json
 
 import pytest
 
-from evosearch import Program, evolution, reference
-from evosearch.analysis import canonical_hash, check, pruning_reason
-from evosearch.errors import ProgramError
-from evosearch.evolution import EvolutionConfig, RegularizedEvolution
-from evosearch.fingerprint import fingerprint
-from evosearch.program import Statement
+from evosearch import Program, reference
+from evosearch.search import evolution
+from evosearch.lang.canonical import canonical_hash
+from evosearch.lang.kinds import check
+from evosearch.lang.liveness import pruning_reason
+from evosearch.lang.errors import ProgramError
+from evosearch.search.evolution import EvolutionConfig, RegularizedEvolution
+from evosearch.lang.fingerprint import fingerprint
+from evosearch.lang.ir import Statement
 
 ADAMW = reference.load("adamw")
 

@@ -10,11 +10,12 @@ import random
 import pytest
 import torch
 
-from evosearch import Program, hyperparams, reference
-from evosearch.analysis import kinds
-from evosearch.errors import ProgramError
-from evosearch.execute import CompiledProgram
-from evosearch.mutation import MutationConfig, mutate
+from evosearch import Program, reference
+from evosearch.optim import hyperparams
+from evosearch.lang.kinds import kinds
+from evosearch.lang.errors import ProgramError
+from evosearch.optim.compiled import CompiledProgram
+from evosearch.search.mutation import MutationConfig, mutate
 
 SHAPES = [(6, 5), (5,), (3, 2, 2)]      # one model's parameters
 SPECIAL = torch.tensor([0.0, -0.0, 1e-45, -1e-45, 3e38, -3e38, math.inf, -math.inf, math.nan, 1.0, -2.5])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from evosearch.config import load_config
+from evosearch.search.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "experiments"

@@ -15,7 +15,7 @@ from torch import nn
 
 from evosearch import Program, reference, to_optimizer
 from evosearch.cli import main as cli
-from evosearch.export import export
+from evosearch.optim.export import export
 from test_reference import LIBRARY_CASES, compare, make_data, make_model
 
 DATA = make_data()

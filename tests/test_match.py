@@ -11,9 +11,9 @@ import pytest
 
 from evosearch import Program, reference
 from evosearch.cli import main
-from evosearch.match import FAMILIES, identify, match
-from evosearch.simplify import simplify
-from evosearch.verify import max_relative_difference
+from evosearch.symbolic.match import FAMILIES, identify, match
+from evosearch.symbolic.exact import simplify
+from evosearch.symbolic.verify import max_relative_difference
 from programs import (ADAM_OBFUSCATED, ADAM_UNNORMALISED, LION_DECAY_AFTER_SIGN, LION_HEAVY_BALL, LION_SPLIT, P,
                       RAW_LION, SEEDS, SGD_MOMENTUM_OBFUSCATED, SIGNUM_OBFUSCATED, SIGNUM_OLD_MOMENTUM)
 
@@ -260,8 +260,8 @@ def test_lion_is_not_signum_nor_sgd_momentum():
 
 
 def test_public_api_exports_simplify_and_match():
-    import evosearch.match
-    import evosearch.simplify  # noqa: F401 - importing the submodules must not shadow the functions
+    import evosearch.symbolic.exact
+    import evosearch.symbolic.match  # noqa: F401 - importing the submodules must not shadow the functions
     from evosearch import match as public_match, simplify as public_simplify
     assert public_simplify(LION_SPLIT) == simplify(LION_SPLIT)
     assert public_match(LION_SPLIT, "lion").matched

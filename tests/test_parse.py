@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import primitives
 from evosearch import Const, Program, ProgramError, Statement, Var, reference
-from evosearch.analysis import canonical_form, canonical_hash
+from evosearch.lang.canonical import canonical_form, canonical_hash
 
 # The paper's AdamW warm start, exactly as DESIGN.md writes it.
 ADAMW_TEXT = """\

@@ -23,10 +23,12 @@ from pathlib import Path
 import pytest
 
 from evosearch import Program, cli
-from evosearch.config import SearchConfig, load_config
-from evosearch.evolution import RegularizedEvolution
-from evosearch.search import run_search, summary
-from evosearch.store import RunStore
+from evosearch.search.config import SearchConfig, load_config
+from evosearch.search.evolution import RegularizedEvolution
+from evosearch.search.funnel import Funnel
+from evosearch.search.driver import run_search
+from evosearch.search.report import summary
+from evosearch.search.store import RunStore
 
 TASK = "quadratic"
 
@@ -116,8 +118,8 @@ def no_descriptions(monkeypatch):
     """The driver describes every new hall-of-fame program (sympy simplification and family matching,
     about a second each), which would dominate these tiny searches and is not what they test. One
     search (``test_small_search_on_local_ray``) keeps it."""
-    import evosearch.search as search_module
-    monkeypatch.setattr(search_module, "describe_program", lambda prog: {}, raising=False)
+    import evosearch.search.describe as describe_module
+    monkeypatch.setattr(describe_module, "describe_program", lambda prog: {}, raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +133,7 @@ def ray_module():
 @pytest.fixture
 def local_ray(ray_module, baselines):
     """An embedded local Ray with 2 CPUs (started by the project's own ``init_ray``)."""
-    from evosearch.executor import init_ray
+    from evosearch.search.executors import init_ray
     init_ray(None, 2)
     assert ray_module.cluster_resources().get("CPU") == 2
     return ray_module
@@ -228,7 +230,7 @@ def test_search_on_a_two_node_cluster_uses_both_nodes(ray_module, baselines, no_
         # without an address the default is an embedded Ray, even while another cluster is up on
         # this machine (Ray would otherwise join the cluster recorded in /tmp/ray/ray_current_cluster)
         ray.shutdown()
-        from evosearch.executor import init_ray
+        from evosearch.search.executors import init_ray
         init_ray(None, 1)
         (own,) = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
         assert own not in nodes
@@ -272,7 +274,7 @@ def evaluated_rows(db_path: Path) -> int:
 
 
 def test_driver_killed_with_sigkill_resumes_where_it_stopped(baselines, tmp_path, monkeypatch, capsys):
-    import evosearch.search as search_module
+    import evosearch.search.describe as describe_module
     config = tmp_path / "cfg.toml"
     config.write_text(CONFIG)
     folder = tmp_path / "run"
@@ -314,7 +316,7 @@ def test_driver_killed_with_sigkill_resumes_where_it_stopped(baselines, tmp_path
         original_restore(self, s)
         restored.append(json.loads(json.dumps(self.snapshot())))
     monkeypatch.setattr(RegularizedEvolution, "restore", spy)
-    monkeypatch.setattr(search_module, "describe_program", lambda prog: {}, raising=False)  # speed only
+    monkeypatch.setattr(describe_module, "describe_program", lambda prog: {}, raising=False)  # speed only
     assert cli.main(["search", str(config), "--out", str(folder), "--in-process", "--max-evals", str(MAX_EVALS),
                      "--resume"]) == 0
     assert f"stopped (max_evals) after {MAX_EVALS} evaluations" in capsys.readouterr().out
@@ -342,7 +344,7 @@ def test_candidates_in_flight_when_the_driver_stops_are_trained_after_resume(bas
     """The in-process executor finishes everything it is given before each snapshot; this one keeps
     up to 4 candidates in flight, as Ray workers do, so the last snapshot has pending candidates
     that the resumed driver must train (and record) exactly once."""
-    from evosearch.executor import InProcessExecutor
+    from evosearch.search.executors import InProcessExecutor
 
     class Lagging(InProcessExecutor):
         def capacity(self) -> int:
@@ -393,7 +395,7 @@ def test_batched_evaluation_scores_a_search_bit_for_bit(local_ray, baselines, no
     """``[executor] batched``: actors train each call's candidates together (tasks.batched). The
     fitness of every candidate must be what it scores alone, and the run must be recorded as any.
     ("always": whether batching pays, true's criterion, is a timing.)"""
-    from evosearch.evaluate import SuiteEvaluator
+    from evosearch.search.suite import SuiteEvaluator
     cfg = tiny_config(max_evals=16, workers=2, batch_size=4, batched="always")
     outcome = run_search(cfg, tmp_path / "run", progress=Hook())
     rows = check_run_store(tmp_path / "run", outcome)
@@ -442,9 +444,12 @@ def test_funnel_new_best_only_rescores_the_records_alone(baselines, no_descripti
     assert len(records) >= 2 and scored == records[:len(scored)]   # the last may be in flight at the stop
     store = RunStore(folder)
     try:    # what resume re-submits: the records still missing, by the same rule
-        assert [i for i, _ in store.funnel_missing(warm["fitness"], new_best_only=True)] == records[len(scored):]
+        def missing(new_best_only: bool) -> list[int]:
+            funnel = Funnel(enabled=True, new_best_only=new_best_only)
+            return [i for i, _ in funnel.missing(store.evaluated(), warm["id"], warm["fitness"])]
+        assert missing(new_best_only=True) == records[len(scored):]
         store.db.execute("UPDATE candidates SET large_fitness = NULL")
-        assert [i for i, _ in store.funnel_missing(warm["fitness"], new_best_only=True)] == records[1:]
-        assert len(store.funnel_missing(warm["fitness"])) >= len(records) - 1
+        assert missing(new_best_only=True) == records[1:]
+        assert len(missing(new_best_only=False)) >= len(records) - 1
     finally:
         store.close()

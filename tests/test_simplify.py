@@ -18,14 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evosearch import Program, reference
-from evosearch.ablate import ablate
-from evosearch.analysis import check
+from evosearch.symbolic.ablate import ablate
+from evosearch.lang.kinds import check
 from evosearch.cli import main
-from evosearch.match import match
-from evosearch.mutation import MutationConfig, mutate
-from evosearch.program import Const, Statement, Var
-from evosearch.simplify import RTOL, simplify, simplify_steps
-from evosearch.verify import max_relative_difference, trajectory
+from evosearch.symbolic.match import match
+from evosearch.search.mutation import MutationConfig, mutate
+from evosearch.lang.ir import Const, Statement, Var
+from evosearch.symbolic.exact import RTOL, simplify, simplify_steps
+from evosearch.symbolic.verify import max_relative_difference, trajectory
 from programs import LION_SPLIT, OBFUSCATED, P, RAW_LION, SEEDS
 
 
@@ -232,9 +232,7 @@ def train(w, g, m, k, lr):
 
 def test_a_wrong_rewrite_is_rejected(monkeypatch):
     """simplify's own trajectory check must be able to fail: a rewrite that is 0.1% off is refused."""
-    # the module itself: once evosearch exports the function simplify, `import evosearch.simplify
-    # as m` would give the function
-    simplify_module = importlib.import_module("evosearch.simplify")
+    simplify_module = importlib.import_module("evosearch.symbolic.exact")
     monkeypatch.setattr(simplify_module, "simplify_expression",
                         lambda expr, symbols: sp.expand(expr) * sp.Float(1.001))
     result = simplify_module.simplify_steps(LION_SPLIT)

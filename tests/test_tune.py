@@ -3,7 +3,6 @@ model and optimizer state across PBT's exploit step, and small real runs on a lo
 
 from __future__ import annotations
 
-import argparse
 import math
 
 import pytest
@@ -11,8 +10,9 @@ import torch
 
 import tasks
 from evosearch import Program, reference, to_optimizer
-from evosearch.tune import TrainingRun, register_cli, tune
-from evosearch.tune_space import Setting, rounded, scales_lr, search_space, tuned_program
+from evosearch.cli import build_parser
+from evosearch.tune.pbt import trial_run, tune
+from evosearch.tune.space import Setting, rounded, scales_lr, search_space, tuned_program
 
 LION = reference.load("lion")
 ADAMW = reference.load("adamw")          # the paper's warm start: lr scaled inside (lr * 0.001)
@@ -26,7 +26,7 @@ def _cache(evosearch_cache):
 @pytest.fixture(scope="module")
 def local_ray():
     import ray
-    from evosearch.executor import init_ray
+    from evosearch.search.executors import init_ray
     started = not ray.is_initialized()
     init_ray(None, 2)
     yield
@@ -125,10 +125,10 @@ def test_checkpoint_restores_model_and_optimizer_and_training_continues_identica
     setting = Setting(3.0, {"betas": (0.9, 0.999), "weight_decay": 0.01})
     uninterrupted = _train(task, ADAMW, setting)["val_loss"]
 
-    first = TrainingRun(task, ADAMW, setting)
+    first = trial_run(task, ADAMW, setting)
     first.advance(120)
     first.save(tmp_path)
-    second = TrainingRun(task, ADAMW, setting)
+    second = trial_run(task, ADAMW, setting)
     second.load(tmp_path)
     saved = first.optimizer.state_dict()
     restored = second.optimizer.state_dict()
@@ -147,10 +147,10 @@ def test_exploit_takes_the_donors_state_but_keeps_its_own_hyperparameters(tmp_pa
     task = tasks.get("quadratic")
     donor_setting = Setting(3e-3, {"betas": (0.9, 0.99), "weight_decay": 0.01})
     own = Setting(1e-3, {"betas": (0.8, 0.999), "weight_decay": 0.5})
-    donor = TrainingRun(task, LION, donor_setting)
+    donor = trial_run(task, LION, donor_setting)
     donor.advance(100)
     donor.save(tmp_path)
-    clone = TrainingRun(task, LION, own)
+    clone = trial_run(task, LION, own)
     clone.load(tmp_path)
     assert _states_equal(donor.optimizer.state_dict()["state"], clone.optimizer.state_dict()["state"])
     group = clone.optimizer.param_groups[0]
@@ -159,11 +159,11 @@ def test_exploit_takes_the_donors_state_but_keeps_its_own_hyperparameters(tmp_pa
 
 def test_a_diverging_run_fails_and_its_checkpoint_says_so(tmp_path):
     task = tasks.get("quadratic")
-    run = TrainingRun(task, LION, Setting(100.0, {"betas": (0.9, 0.99), "weight_decay": 0.0}))
+    run = trial_run(task, LION, Setting(100.0, {"betas": (0.9, 0.99), "weight_decay": 0.0}))
     run.advance(100)
     assert run.failure and run.step == 100 and run.val_loss() == math.inf
     run.save(tmp_path)
-    again = TrainingRun(task, LION, Setting(1e-3, {"betas": (0.9, 0.99), "weight_decay": 0.0}))
+    again = trial_run(task, LION, Setting(1e-3, {"betas": (0.9, 0.99), "weight_decay": 0.0}))
     again.load(tmp_path)
     again.advance(100)
     assert again.failure == run.failure and again.step == 200
@@ -204,9 +204,7 @@ def test_pbt_exploit_continues_the_donors_training_exactly(local_ray, tmp_path):
 
 
 def _cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="evosearch")
-    register_cli(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     return args.fn(args)
 
 

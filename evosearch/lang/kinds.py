@@ -1,0 +1,98 @@
+"""Abstract execution: a program run on kinds instead of values (tensor or scalar), which rejects
+programs that cannot run before anything is trained (Chen et al. 2023, Sec. 2.2: "abstract
+execution"), and ``check``, the well-formedness test every parsed or mutated program passes.
+"""
+
+from __future__ import annotations
+
+import keyword
+import unicodedata
+from typing import TYPE_CHECKING
+
+import primitives
+from primitives import SCALAR, TENSOR
+
+from .errors import ProgramError
+from .ir import GRAD, LR, STEP, WEIGHT, Const, Var
+
+if TYPE_CHECKING:
+    from .program import Program
+
+INPUT_KINDS = {WEIGHT: TENSOR, GRAD: TENSOR, LR: SCALAR, STEP: SCALAR}
+
+
+def kinds(prog: Program, lines: tuple[int, ...] | None = None) -> list[dict[str, str]]:
+    """Abstract execution: the kind of every defined variable before each statement and at the
+    return (``len(prog.statements) + 1`` environments). Raises ProgramError on the first problem.
+    ``lines`` gives the source line of each statement and of the return, for error messages."""
+    def _line(n: int) -> int:  # n: 1-based statement number; the return is len(statements) + 1
+        return lines[n - 1] if lines else n + 1
+
+    env = {name: INPUT_KINDS.get(name, TENSOR) for name in prog.inputs}
+    if len(set(prog.inputs)) != len(prog.inputs):
+        raise ProgramError("an input is declared twice")
+    envs = []
+    for i, s in enumerate(prog.statements, start=1):
+        envs.append(dict(env))
+        prim = primitives.registry().get(s.op)
+        if prim is None:
+            raise ProgramError(f"unknown function {s.op!r}", _line(i))
+        if len(s.args) != prim.arity:
+            raise ProgramError(f"{_fname(prim)} takes {prim.arity} argument"
+                               f"{'s' if prim.arity != 1 else ''}, got {len(s.args)}", _line(i))
+        arg_kinds = []
+        for pos, (a, want) in enumerate(zip(s.args, prim.arg_kinds), start=1):
+            if isinstance(a, Var):
+                if a.name not in env:
+                    raise ProgramError(f"undefined variable {a.name!r}", _line(i))
+                k = env[a.name]
+            else:
+                k = SCALAR
+            if want == TENSOR and k != TENSOR:
+                raise ProgramError(f"a scalar where a tensor is needed: argument {pos} of {_fname(prim)} "
+                                   f"is {'the number ' + str(a) if isinstance(a, Const) else repr(a.name)}",
+                                   _line(i))
+            arg_kinds.append(k)
+        if s.target in primitives.CONSTANTS:
+            raise ProgramError(f"{s.target!r} is a constant and cannot be assigned", _line(i))
+        env[s.target] = prim.result(tuple(arg_kinds))
+    envs.append(dict(env))
+    ret = _line(len(prog.statements) + 1)
+    want = 1 + len(prog.state_names)
+    if len(prog.outputs) != want:
+        raise ProgramError(f"return must list the update and the {len(prog.state_names)} state "
+                           f"variable(s) {', '.join(prog.state_names) or ''}: expected {want} names, "
+                           f"got {len(prog.outputs)}", ret)
+    for pos, name in enumerate(prog.outputs):
+        if name not in env:
+            raise ProgramError(f"undefined variable {name!r} in return", ret)
+        if env[name] != TENSOR:
+            what = "the update" if pos == 0 else f"the new value of state {prog.state_names[pos - 1]!r}"
+            raise ProgramError(f"a scalar where a tensor is needed: {what} ({name!r}) must be a tensor", ret)
+    return envs
+
+
+def _fname(prim) -> str:
+    return f"`{prim.infix}`" if prim.infix and prim.infix != "neg" else prim.name
+
+
+def _is_name(name) -> bool:
+    """A name that prints as itself: Python reads keywords differently and NFKC-normalises
+    identifiers (``ﬁ`` is ``fi``), so a program holding such a name would not round-trip."""
+    return (isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)
+            and unicodedata.normalize("NFKC", name) == name)
+
+
+def check(prog: Program, lines: tuple[int, ...] | None = None) -> None:
+    """Raise ProgramError unless the program is well-formed and well-kinded."""
+    if not _is_name(prog.name):
+        raise ProgramError(f"function name {prog.name!r} is not an identifier")
+    for name in prog.inputs + tuple(s.target for s in prog.statements) + prog.outputs:
+        if not _is_name(name):
+            raise ProgramError(f"{name!r} is not a valid variable name")
+        if name in primitives.CONSTANTS:
+            raise ProgramError(f"{name!r} is a constant and cannot be used as a variable")
+    for req in (WEIGHT, GRAD, LR):
+        if req not in prog.inputs:
+            raise ProgramError(f"the signature must declare the input {req!r}")
+    kinds(prog, lines)

@@ -1,0 +1,42 @@
+"""One step of a program with the primitives' numpy forms (float64), on flat arrays that hold
+several parameter tensors end to end. Used by the functional fingerprint and by the numerical
+equivalence checks of simplification; training runs programs on torch (``evosearch.optim.compiled``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from primitives._guards import finite
+
+from .ir import Const
+from .liveness import needed_statements
+
+if TYPE_CHECKING:
+    from .program import Program
+
+
+def numpy_step(prog: Program, env: dict, sizes: tuple[int, ...], forms: dict | None = None):
+    """Run ``prog`` once on ``env`` (inputs by name; tensors are flat arrays of ``sum(sizes)``
+    elements, scalars are numbers). A per-tensor reduction sees each segment of ``sizes`` on its own
+    and its result is broadcast over the segment. ``forms`` replaces some primitives' numpy forms
+    (by name). Returns (update, {state: new value}), finite and flat."""
+    total = sum(sizes)
+    cuts = list(np.cumsum(sizes)[:-1])
+    env = dict(env)
+    with np.errstate(all="ignore"):
+        for i in needed_statements(prog):
+            s = prog.statements[i]
+            prim = s.primitive
+            args = [np.float64(a.value) if isinstance(a, Const) else env[a.name] for a in s.args]
+            if prim.reduces is not None:
+                parts = prim.numpy(*[np.split(np.broadcast_to(a, (total,)), cuts) for a in args])
+                env[s.target] = np.concatenate([np.broadcast_to(p, (n,)) for p, n in zip(parts, sizes)])
+            else:
+                fn = forms.get(prim.name, prim.numpy) if forms else prim.numpy
+                env[s.target] = fn(*args)
+        update = finite(np.broadcast_to(env[prog.outputs[0]], (total,)).astype(np.float64))
+        states = {name: finite(np.broadcast_to(env[out], (total,)).astype(np.float64))
+                  for name, out in zip(prog.state_names, prog.outputs[1:])}
+    return update, states

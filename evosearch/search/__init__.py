@@ -1,0 +1,5 @@
+"""The search: ``mutation`` and regularized ``evolution`` (pure, ask/tell), the ``suite`` of proxy
+tasks that scores a candidate, ``executors`` that train candidates (Ray actors or in-process), the
+``funnel`` to larger task sizes, the SQLite run ``store``, the ``config`` file, program ``loading``,
+hall-of-fame ``describe``-rs, the ``driver`` loop that ties them together, and what reads a run
+back (``report``, ``plot``) or shows it live (``progress``). Above ``tasks``."""

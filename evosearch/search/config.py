@@ -1,0 +1,148 @@
+"""Search configuration: a TOML file (stdlib ``tomllib``) with every key documented here and in
+the README. Unknown keys are errors, so that a typo never silently falls back to a default."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from .suite import SuiteSpec
+from .evolution import EvolutionConfig
+from .funnel import Funnel
+from .mutation import MutationConfig
+
+
+class ConfigError(ValueError):
+    """A search config (file, key or value) that cannot be run; the message names the problem."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Every setting of a search, one field per config key (the sections' keys map to these fields
+    as ``SECTIONS`` says); ``to_dict`` is what a run folder keeps, ``from_dict`` reads it back."""
+
+    # [search]
+    warm_start: str = "adamw"        # a reference program name, a program file (relative to the config),
+                                     # or RUN:best / RUN:ID of a run folder
+    max_evals: int = 1000            # stop after this many trained candidates
+    time_limit: float = 0.0          # stop after this many seconds (0: no limit)
+    seed: int = 0
+    population_size: int = 100
+    tournament_size: int = 10
+    restart_patience: int = 0        # restart from the best after this many evaluations without progress
+    hall_of_fame: int = 10           # programs kept in hall_of_fame.json
+    strategy: str = "evolution"      # "evolution", or "random" search (1..random_walk mutations of the warm start)
+    random_walk: int = 10
+    # [mutation]
+    mutation: MutationConfig = field(default_factory=MutationConfig)
+    # [tasks]
+    tasks: tuple[str, ...] = ("digits_mlp",)
+    task_size: str = "proxy"
+    task_seeds: tuple[int, ...] = (0,)
+    lr: float = 1.0                  # the lr input fed to programs (times the task's cosine schedule)
+    eval_time_limit: float = 0.0     # seconds per task evaluation (0: the task's default)
+    # [executor]
+    workers: int = 0                 # Ray actors (0: one per CPU of the machine or cluster)
+    batch_size: int = 2              # candidates per actor call
+    batched: bool | str = False      # train a call's candidates together where it saves time, or "always"
+    address: str = ""                # Ray cluster address ("" : $RAY_ADDRESS, else an embedded Ray)
+    in_process: bool = False         # evaluate in the driver (debugging; deterministic)
+    # [funnel]
+    funnel: bool = False             # re-score candidates that beat the warm start on the large tasks
+    funnel_margin: float = 0.0       # ... by more than this
+    funnel_new_best: bool = False    # ... and only when they also beat every proxy fitness before them
+
+    def evolution(self) -> EvolutionConfig:
+        return EvolutionConfig(self.population_size, self.tournament_size, self.restart_patience,
+                               mutation=self.mutation, strategy=self.strategy, random_walk=self.random_walk)
+
+    def funnel_settings(self) -> Funnel:
+        """The ``[funnel]`` section as the driver uses it."""
+        return Funnel(self.funnel, self.funnel_margin, self.funnel_new_best)
+
+    def suite(self) -> SuiteSpec:
+        return SuiteSpec(tuple(self.tasks), self.task_size, tuple(self.task_seeds), self.lr,
+                         self.eval_time_limit or None, batched=self.batched)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["mutation"] = asdict(self.mutation)
+        return d
+
+    @staticmethod
+    def from_dict(d: dict) -> "SearchConfig":
+        d = dict(d)
+        d["mutation"] = MutationConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                          for k, v in d.get("mutation", {}).items()})
+        for key in ("tasks", "task_seeds"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return SearchConfig(**d)
+
+
+SECTIONS = {
+    "search": {"warm_start", "max_evals", "time_limit", "seed", "population_size", "tournament_size",
+               "restart_patience", "hall_of_fame", "strategy", "random_walk"},
+    "tasks": {"names": "tasks", "size": "task_size", "seeds": "task_seeds", "lr": "lr",
+              "time_limit": "eval_time_limit"},
+    "executor": {"workers", "batch_size", "batched", "address", "in_process"},
+    "funnel": {"enabled": "funnel", "margin": "funnel_margin", "new_best_only": "funnel_new_best"},
+}
+
+
+def load_config(path: str | Path) -> SearchConfig:
+    """Read a TOML config; a ``warm_start`` file is relative to the config's folder."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {str(path)!r}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, base=path.parent)
+
+
+def parse_config(data: dict, base: Path | None = None) -> SearchConfig:
+    """A config from parsed TOML; ConfigError naming any unknown section, key or bad value."""
+    values: dict = {}
+    for section, table in data.items():
+        if section == "mutation":
+            known = {f.name for f in fields(MutationConfig)}
+            bad = set(table) - known
+            if bad:
+                raise ConfigError(f"[mutation]: unknown keys {sorted(bad)}; known: {sorted(known)}")
+            values["mutation"] = MutationConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                                   for k, v in table.items()})
+            continue
+        if section not in SECTIONS:
+            raise ConfigError(f"unknown section [{section}]; known: "
+                              f"{', '.join(sorted(list(SECTIONS) + ['mutation']))}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{section}] must be a table")
+        mapping = SECTIONS[section]
+        mapping = mapping if isinstance(mapping, dict) else {k: k for k in mapping}
+        for key, value in table.items():
+            if key not in mapping:
+                raise ConfigError(f"[{section}]: unknown key {key!r}; known: {sorted(mapping)}")
+            values[mapping[key]] = tuple(value) if isinstance(value, list) else value
+    cfg = SearchConfig(**values)
+    if base is not None and (base / cfg.warm_start).is_file():
+        cfg = replace(cfg, warm_start=str((base / cfg.warm_start).resolve()))
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: SearchConfig) -> None:
+    import tasks
+    for name in cfg.tasks:
+        if name not in tasks.names():
+            raise ConfigError(f"[tasks]: unknown task {name!r}; known: {', '.join(tasks.names())}")
+    if not cfg.tasks:
+        raise ConfigError("[tasks]: names must list at least one task")
+    if cfg.population_size < 1 or not 1 <= cfg.tournament_size <= cfg.population_size:
+        raise ConfigError("[search]: need population_size >= 1 and 1 <= tournament_size <= population_size")
+    if cfg.max_evals < 1:
+        raise ConfigError("[search]: max_evals must be >= 1")
+    if cfg.batched not in (True, False, "always"):
+        raise ConfigError(f'[executor]: batched must be true, false or "always", not {cfg.batched!r}')

@@ -1,0 +1,253 @@
+"""The search driver: evolution + executor + run store, as an asynchronous steady-state loop.
+
+``run_search`` opens the run folder, settles the config (a fresh run, or the saved one on
+``--resume``), restores evolution from the last snapshot, prepares the suite with its tuned-AdamW
+baselines, and loops: ``ask`` as many children as the executor has free slots, collect the
+evaluations that finished, ``tell`` them, send the funnel's picks to the large tasks, and commit
+results with a fresh snapshot in one transaction (``store.py``). Everything the search does to the
+outside world (Ray, SQLite, the clock, the progress line, signals) happens here; evolution,
+mutation and analysis stay pure.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from evosearch.lang.errors import ProgramError
+from evosearch.lang.program import Program
+
+from . import funnel as funnels
+from .config import ConfigError, SearchConfig
+from .describe import Describer
+from .evolution import Candidate, RegularizedEvolution
+from .loading import load_program
+from .store import RunStore
+from .suite import SuiteSpec, compute_baselines
+
+COMMIT_INTERVAL = 0.5   # seconds between commits of results and snapshot
+
+
+@dataclass
+class SearchOutcome:
+    """How a search session ended: its counts, best candidate, seconds (over all sessions of the
+    run) and why it stopped ("max_evals", "time_limit" or "interrupted")."""
+    folder: Path
+    evaluations: int
+    cache_hits: int
+    rejected: int
+    generated: int
+    best_id: int | None
+    best_fitness: float | None
+    seconds: float
+    stopped_by: str
+
+
+def make_executor(cfg: SearchConfig, suite: SuiteSpec):
+    """The executor the config asks for: in-process, or Ray actors (starting or joining Ray)."""
+    if cfg.in_process:
+        from .executors import InProcessExecutor
+        return InProcessExecutor(suite, batch_size=cfg.batch_size)
+    from .executors import RayExecutor, init_ray
+    init_ray(cfg.address or None, cfg.workers or None)
+    return RayExecutor(suite, workers=cfg.workers or None, batch_size=cfg.batch_size)
+
+
+def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, progress=None,
+               executor=None) -> SearchOutcome:
+    """Run a search into the run folder ``folder``, or continue the one there (``resume``: its
+    saved config, with this ``cfg``'s budget and executor settings). ``progress`` shows the search
+    live (``progress.Progress``); ``executor`` replaces the one the config asks for."""
+    folder = Path(folder)
+    store = RunStore(folder)
+    try:
+        cfg = _settle_config(store, cfg, resume, folder)
+        evo = _evolution(store, cfg, resume)
+        suite = _suite(store, cfg, progress.log if progress else print)
+        session = _Session(cfg, store, evo, executor or make_executor(cfg, suite), progress)
+        session.resubmit_lost()
+        session.loop()
+        return session.outcome(folder)
+    finally:
+        store.close()
+
+
+def _settle_config(store: RunStore, cfg: SearchConfig, resume: bool, folder: Path) -> SearchConfig:
+    """The run's config: the saved one with this session's budget and executor on ``resume``, else
+    ``cfg`` in a folder that holds no run yet. Saved in the store."""
+    if resume:
+        saved = store.get_meta("config")
+        if saved is None:
+            raise ConfigError(f"{folder} holds no run to resume")
+        cfg = replace(SearchConfig.from_dict(saved), max_evals=cfg.max_evals, time_limit=cfg.time_limit,
+                      workers=cfg.workers, address=cfg.address, in_process=cfg.in_process)
+    elif store.counts()["evaluations"] or store.last_snapshot():
+        raise ConfigError(f"{folder} already holds a run: pass --resume to continue it, "
+                          f"or choose another --out")
+    store.set_meta("config", cfg.to_dict())
+    return cfg
+
+
+def _evolution(store: RunStore, cfg: SearchConfig, resume: bool) -> RegularizedEvolution:
+    """Evolution from the warm start, or restored from the run's last snapshot (which holds its
+    warm start) with the fitness cache rebuilt from the recorded candidates."""
+    snap = store.last_snapshot() if resume else None
+    if snap:
+        warm = Candidate.from_dict(snap["warm_start"]).program
+    else:
+        try:
+            warm = load_program(cfg.warm_start)
+        except ProgramError as exc:
+            raise ConfigError(f"[search] warm_start: {exc}") from None
+    evo = RegularizedEvolution(warm, cfg.evolution(), seed=cfg.seed)
+    if snap:
+        evo.restore(snap)
+        evo.seed_cache(store.cache_entries())
+    return evo
+
+
+def _suite(store: RunStore, cfg: SearchConfig, echo) -> SuiteSpec:
+    """The config's suite with its tuned-AdamW baselines, and the funnel size's when the funnel is
+    on: computed once per run (the task cache makes that fast) and kept in the store, so that a
+    resumed run scores against the same numbers."""
+    suite = cfg.suite()
+    baselines, large = store.baselines()
+    if baselines is None:
+        baselines = compute_baselines(suite, echo=echo)
+    if cfg.funnel and large is None:
+        echo("funnel selection: tuning AdamW on the large task sizes")
+        large = compute_baselines(replace(suite, size=funnels.SIZE), echo=echo)
+    store.set_baselines(baselines, large)
+    return replace(suite, baselines=baselines, large_baselines=large or {})
+
+
+class _Session:
+    """One driver session over an open run: the loop, what it has yet to commit, and the closing."""
+
+    def __init__(self, cfg: SearchConfig, store: RunStore, evo: RegularizedEvolution, executor, progress):
+        self.cfg, self.store, self.evo, self.executor, self.progress = cfg, store, evo, executor, progress
+        self.funnel = cfg.funnel_settings()
+        self.warm_fitness = store.get_meta("warm_start_fitness")
+        self.previous_elapsed = store.get_meta("elapsed", 0.0)
+        self.start = time.time()
+        self.stopped_by: str | None = None
+        self.done: list = []                     # (candidate, evaluation) not yet committed
+        self.held: list = []                     # cache hits not yet committed
+        self.late_large: dict[int, float] = {}   # funnel scores of candidates not yet recorded
+        self.last_commit = 0.0
+        self.best_seen = evo.best.fitness if evo.best else None
+        self.describer = Describer()
+        hof = store.hall_of_fame(cfg.hall_of_fame)
+        self.describer.known.update(store.descriptions(e["canonical_hash"] for e in hof))
+
+    def elapsed(self) -> float:
+        return self.previous_elapsed + time.time() - self.start
+
+    def resubmit_lost(self) -> None:
+        """What the previous driver had sent out when it stopped: pending candidates, and funnel
+        evaluations whose score never came back."""
+        if self.evo.pending:
+            self.executor.submit(list(self.evo.pending.values()))
+        if self.funnel.enabled and self.warm_fitness is not None:
+            lost = self.funnel.missing(self.store.evaluated(), self.evo.warm_start.id, self.warm_fitness)
+            self.executor.submit([Candidate(i, Program.parse(t), None, "", "", "") for i, t in lost],
+                                 size=funnels.SIZE)
+
+    def loop(self) -> None:
+        """Until the budget is spent or Ctrl-C: keep the executor full, record what comes back."""
+        def on_signal(signum, frame):
+            self.stopped_by = "interrupted"
+        old_handler = signal.signal(signal.SIGINT, on_signal)
+        try:
+            while not self._should_stop():
+                free = self.executor.capacity() - self.executor.in_flight()
+                remaining = self.cfg.max_evals - self.evo.counters.evaluated - len(self.evo.pending)
+                if free > 0 and remaining > 0:
+                    children = self.evo.ask(min(free, remaining))
+                    if children:
+                        self.executor.submit(children)
+                results = self.executor.poll(timeout=0.2)
+                self._record(results)
+                if time.time() - self.last_commit >= COMMIT_INTERVAL:
+                    self._commit()
+                if self.progress:
+                    self.progress.update(self.evo, self.executor, self.elapsed())
+                if not results and not self.executor.in_flight() and not self.evo.pending and not free:
+                    time.sleep(0.05)
+        finally:
+            signal.signal(signal.SIGINT, old_handler)
+            self._close()
+
+    def _should_stop(self) -> bool:
+        if self.stopped_by:
+            return True
+        if self.evo.counters.evaluated >= self.cfg.max_evals:
+            self.stopped_by = "max_evals"
+        elif self.cfg.time_limit and self.elapsed() >= self.cfg.time_limit:
+            self.stopped_by = "time_limit"
+        return self.stopped_by is not None
+
+    def _record(self, results) -> None:
+        """Tell evolution the proxy results, hold them for the next commit, and send the funnel's
+        picks to the large tasks; funnel scores wait until their candidate is recorded."""
+        evo = self.evo
+        for r in results:
+            if r.size != "proxy":
+                self.late_large[r.candidate_id] = r.fitness
+                continue
+            candidate = evo.pending[r.candidate_id]
+            is_record = evo.best is None or r.fitness > evo.best.fitness
+            evo.tell(r.candidate_id, r.fitness)
+            self.done.append((candidate, r))
+            is_warm = candidate.id == evo.warm_start.id
+            if is_warm:
+                self.warm_fitness = r.fitness
+                self.store.set_meta("warm_start_fitness", r.fitness)
+            if self.funnel.wants(r.fitness, r.failure, self.warm_fitness, is_warm, is_record):
+                self.executor.submit([candidate], size=funnels.SIZE)
+        self.held.extend(evo.take_cache_hits())
+
+    def _commit(self) -> None:
+        """Finished candidates and a snapshot in one transaction, at most every ``COMMIT_INTERVAL``
+        seconds (a snapshot serialises the whole population: a driver killed in between loses only
+        those seconds of results, which resume re-evaluates); then funnel scores, and the hall of
+        fame when it changed."""
+        if self.done or self.held:
+            self.store.set_meta("elapsed", self.elapsed())
+            self.store.commit_step(self.done, self.held, self.evo.snapshot())
+            self.done, self.held = [], []
+        self.last_commit = time.time()
+        applied = [c for c in self.late_large if self.store.set_large_fitness(c, self.late_large[c])]
+        for cid in applied:
+            del self.late_large[cid]
+        best = self.evo.best
+        improved = best is not None and (self.best_seen is None or best.fitness > self.best_seen)
+        if improved or applied or self.describer.fresh():
+            self.best_seen = best.fitness if best else None
+            self.store.put_descriptions(self.describer.known)
+            self.store.write_hall_of_fame(self.cfg.hall_of_fame, self._describe)
+
+    def _describe(self, entry: dict) -> dict:
+        return self.describer.get(entry["canonical_hash"], entry["program"])
+
+    def _close(self) -> None:
+        """Commit everything, describe the hall of fame in full, release the executor."""
+        store = self.store
+        store.set_meta("elapsed", self.elapsed())
+        store.commit_step(self.done, self.held + self.evo.take_cache_hits(), self.evo.snapshot())
+        for cid, value in self.late_large.items():
+            store.set_large_fitness(cid, value)
+        store.write_hall_of_fame(self.cfg.hall_of_fame, self._describe)     # queues the last descriptions
+        self.describer.finish()
+        store.put_descriptions(self.describer.known)
+        store.write_hall_of_fame(self.cfg.hall_of_fame, self._describe)
+        store.set_meta("counters", self.evo.counters.to_dict())
+        self.executor.shutdown()
+
+    def outcome(self, folder: Path) -> SearchOutcome:
+        c, best = self.evo.counters, self.evo.best
+        return SearchOutcome(folder, c.evaluated, c.cache_hits, c.rejected, c.generated,
+                             best.candidate.id if best else None, best.fitness if best else None,
+                             self.elapsed(), self.stopped_by)

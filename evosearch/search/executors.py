@@ -1,0 +1,155 @@
+"""Executors: where candidates are trained. They know nothing of evolution.
+
+``RayExecutor`` keeps one actor per CPU (or ``workers``) busy with batches of candidates, each actor
+holding its tasks in memory; a dead actor is replaced and its candidates are evaluated again on
+another one. ``InProcessExecutor`` evaluates in the driver process (debugging, deterministic tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+
+from evosearch.lang.program import Program
+
+from .evolution import Candidate
+from .suite import Evaluation, SuiteEvaluator, SuiteSpec
+
+
+class InProcessExecutor:
+    def __init__(self, spec: SuiteSpec, batch_size: int = 1):
+        self.evaluator = SuiteEvaluator(spec)
+        self.queue: deque[Candidate] = deque()
+        self.batch_size = batch_size
+        self.workers = 1
+        self.replaced = 0
+
+    def capacity(self) -> int:
+        return self.batch_size
+
+    def in_flight(self) -> int:
+        return len(self.queue)
+
+    def submit(self, candidates: list[Candidate], size: str = "proxy") -> None:
+        self.queue.extend((c, size) for c in candidates)
+
+    def poll(self, timeout: float = 0.0) -> list[Evaluation]:
+        batch = [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
+        return self.evaluator.evaluate_many([(c.id, c.program, size) for c, size in batch])
+
+    def shutdown(self) -> None:
+        self.queue.clear()
+
+
+def _worker_class():
+    import ray
+
+    @ray.remote(num_cpus=1, max_restarts=0)
+    class EvaluatorWorker:
+        def __init__(self, spec: SuiteSpec):
+            import torch
+            torch.set_num_threads(1)
+            self.evaluator = SuiteEvaluator(spec)
+            self.node = ray.get_runtime_context().get_node_id()
+
+        def evaluate(self, batch: list[tuple[int, str, str]]) -> list[Evaluation]:
+            results = self.evaluator.evaluate_many([(cid, Program.parse(text), size) for cid, text, size in batch])
+            return [Evaluation(e.candidate_id, e.fitness, e.task_fitness, e.metrics, e.failure,
+                               f"{self.node[:8]}:{e.worker}", e.seconds, e.size) for e in results]
+
+        def node_id(self) -> str:
+            return self.node
+
+    return EvaluatorWorker
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Join the cluster at ``address`` (or $RAY_ADDRESS), else start an embedded local Ray."""
+    import ray
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    quiet = dict(logging_level=logging.WARNING, log_to_driver=False, configure_logging=True)
+    if address:
+        ray.init(address=address, **quiet)
+    else:
+        # "local": without it Ray joins the last cluster started on this machine (ray start, or a
+        # test's Cluster, via /tmp/ray/ray_current_cluster) and then refuses num_cpus.
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **quiet)
+
+
+class RayExecutor:
+    def __init__(self, spec: SuiteSpec, workers: int | None = None, batch_size: int = 2,
+                 depth: int = 2):
+        import ray
+        self.ray = ray
+        if workers is None:
+            workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.spec = spec
+        self.batch_size = batch_size
+        self.depth = depth
+        self.cls = _worker_class()
+        self.actors = [self.cls.remote(spec) for _ in range(workers)]
+        self.workers = workers
+        self.inflight: dict = {}            # ObjectRef -> (actor index, batch of candidates)
+        self.load = [0] * workers
+        self.pending: deque[Candidate] = deque()
+        self.replaced = 0
+
+    def capacity(self) -> int:
+        return self.workers * self.depth * self.batch_size
+
+    def in_flight(self) -> int:
+        return sum(len(b) for _, _, b in self.inflight.values()) + len(self.pending)
+
+    def submit(self, candidates: list[Candidate], size: str = "proxy") -> None:
+        self.pending.extend((c, size) for c in candidates)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        while self.pending:
+            i = min(range(self.workers), key=lambda k: self.load[k])
+            if self.load[i] >= self.depth:
+                return
+            batch = [self.pending.popleft() for _ in range(min(self.batch_size, len(self.pending)))]
+            ref = self.actors[i].evaluate.remote([(c.id, str(c.program), size) for c, size in batch])
+            self.inflight[ref] = (i, self.actors[i], batch)
+            self.load[i] += 1
+
+    def poll(self, timeout: float = 0.5) -> list[Evaluation]:
+        if not self.inflight:
+            return []
+        ready, _ = self.ray.wait(list(self.inflight), num_returns=1, timeout=timeout)
+        if ready:
+            more, _ = self.ray.wait(list(self.inflight), num_returns=len(self.inflight), timeout=0)
+            ready = list(dict.fromkeys(ready + more))
+        out: list[Evaluation] = []
+        for ref in ready:
+            i, actor, batch = self.inflight.pop(ref)
+            self.load[i] -= 1
+            try:
+                out.extend(self.ray.get(ref))
+            except (self.ray.exceptions.RayActorError, self.ray.exceptions.WorkerCrashedError):
+                # The worker died: replace it (once) and evaluate its candidates again.
+                if self.actors[i] is actor:
+                    self._replace(i)
+                self.pending.extendleft(reversed(batch))
+        self._dispatch()
+        return out
+
+    def _replace(self, i: int) -> None:
+        try:
+            self.ray.kill(self.actors[i])
+        except Exception:  # noqa: BLE001 - it is already dead
+            pass
+        self.actors[i] = self.cls.remote(self.spec)
+        self.replaced += 1
+
+    def shutdown(self) -> None:
+        for a in self.actors:
+            try:
+                self.ray.kill(a)
+            except Exception:  # noqa: BLE001
+                pass
+        self.actors = []

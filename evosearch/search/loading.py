@@ -1,0 +1,45 @@
+"""Where a program comes from, named by one string (the command line's PROGRAM, a config's
+``warm_start``): a program file, the name of a shipped reference program (``lion``, ``adamw``, ...),
+or ``RUN:best`` / ``RUN:ID`` for the best or a given candidate of a run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from evosearch.lang import reference
+from evosearch.lang.errors import ProgramError
+from evosearch.lang.program import Program
+
+from .store import RunStore
+
+
+def load_program(spec: str) -> Program:
+    """The program ``spec`` names (see the module docstring); ProgramError saying what was
+    looked for when there is none."""
+    if Path(spec).exists():
+        return Program.load(spec)
+    if ":" in spec:
+        run, _, which = spec.rpartition(":")
+        return _from_run(run, which)
+    if spec in reference.names():
+        return reference.load(spec)
+    raise ProgramError(f"no program file {spec!r} (and no reference program of that name; "
+                       f"known: {', '.join(reference.names())})")
+
+
+def _from_run(run: str, which: str) -> Program:
+    if not (Path(run) / "run.sqlite").is_file():
+        raise ProgramError(f"{run!r} is not a run folder (no run.sqlite)")
+    store = RunStore(run)
+    try:
+        if which == "best":
+            hof = store.hall_of_fame(1)
+            if not hof:
+                raise ProgramError(f"run {run!r} has no evaluated program yet")
+            return Program.parse(hof[0]["program"])
+        row = store.candidate(int(which)) if which.isdigit() else None
+        if row is None:
+            raise ProgramError(f"run {run!r} has no candidate {which!r} (use RUN:best or RUN:ID)")
+        return Program.parse(row["program"])
+    finally:
+        store.close()

@@ -1,0 +1,44 @@
+"""What ``evosearch show RUN`` reports: counts, the warm start's fitness and the hall of fame with
+each program's simplified form and family (described now where the search had not yet)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from evosearch.lang.program import Program
+
+from . import describe
+from .store import RunStore
+
+
+def summary(folder: str | Path) -> dict:
+    """What ``evosearch show RUN --json`` prints (keys of DESIGN.md)."""
+    store = RunStore(folder)
+    try:
+        counts = store.counts()
+        counters = store.get_meta("counters") or {}
+        snap = store.last_snapshot()
+        if snap:
+            counters = snap["counters"]
+        hof = store.hall_of_fame(store.get_meta("config", {}).get("hall_of_fame", 10))
+        known = store.descriptions(e["canonical_hash"] for e in hof)
+        missing = {e["canonical_hash"]: describe.describe_program(Program.parse(e["program"]))
+                   for e in hof if e["canonical_hash"] not in known}
+        if missing:
+            store.put_descriptions(missing)
+            known.update(missing)
+        for entry in hof:
+            entry.update(known[entry["canonical_hash"]])
+        best = {"program": hof[0]["program"], "fitness": hof[0]["fitness"], "id": hof[0]["id"]} if hof else None
+        return {"evaluations": counts["evaluations"], "cache_hits": counts["cache_hits"],
+                "pruned": counters.get("rejected", 0), "generated": counters.get("generated", 0),
+                "warm_start_fitness": store.get_meta("warm_start_fitness"),
+                "elapsed": store.get_meta("elapsed", 0.0), "best": best, "hall_of_fame": hof}
+    finally:
+        store.close()
+
+
+def to_json(obj) -> str:
+    """``show --json``'s text."""
+    return json.dumps(obj, indent=2)

@@ -1,0 +1,144 @@
+"""Scoring one candidate on a suite of proxy tasks (what executor workers run).
+
+Suite fitness = the mean over tasks of the mean over seeds of each task's fitness (see
+``tasks.base``: 1.0 = tuned AdamW). A failure on any task is reported (``task: reason``) and that
+task scores the failure fitness; the candidate still gets a suite fitness. The same suite at the
+funnel's larger task size (``funnel.py``) scores meta-validation.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, field, replace
+
+from evosearch.lang.program import Program
+
+# ``tasks`` (torch, data) is imported where a suite is scored, not here: the config and the command
+# line import this module to name a suite, and start faster without it.
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What an executor returns for one candidate: its suite fitness, per-task fitness and metrics,
+    why it failed (or None), where and how long it trained."""
+    candidate_id: int
+    fitness: float
+    task_fitness: dict
+    metrics: dict
+    failure: str | None
+    worker: str
+    seconds: float
+    size: str = "proxy"        # the task size it was scored at: the funnel's size for meta-validation
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """The tasks, size, seeds and ``lr`` input that score a candidate, with the tuned-AdamW baselines
+    the driver computed (so that workers never tune them): ``{task: {seed: [initial loss, best
+    loss, best lr]}}`` at ``size``, and at the funnel's size in ``large_baselines``."""
+    tasks: tuple[str, ...] = ("digits_mlp",)
+    size: str = "proxy"
+    seeds: tuple[int, ...] = (0,)
+    lr: float = 1.0
+    time_limit: float | None = None        # per task evaluation; None: each task's default
+    batched: bool | str = False            # evaluate_many trains its candidates together where
+                                           # that saves time (tasks.batched.pays), or "always"
+    baselines: dict = field(default_factory=dict)
+    large_baselines: dict = field(default_factory=dict)
+
+
+class SuiteEvaluator:
+    """Loads the tasks once (data, baselines) and scores programs on them."""
+
+    def __init__(self, spec: SuiteSpec):
+        import tasks
+        from tasks.base import Baseline
+        self.spec = spec
+        self.tasks = {name: tasks.get(name, spec.size) for name in spec.tasks}
+        for name, task in self.tasks.items():
+            for seed, (initial, best, best_lr) in spec.baselines.get(name, {}).items():
+                task.known_baselines[int(seed)] = Baseline(initial, best, best_lr, {})
+            _ = task.data
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self._sizes: dict[str, SuiteEvaluator] = {}
+
+    def for_size(self, size: str) -> "SuiteEvaluator":
+        """The evaluator of the same suite at another task size (the funnel's), made once."""
+        if size == self.spec.size:
+            return self
+        if size not in self._sizes:
+            self._sizes[size] = SuiteEvaluator(replace(self.spec, size=size, baselines=self.spec.large_baselines,
+                                                       large_baselines={}))
+        return self._sizes[size]
+
+    def evaluate_many(self, items: list[tuple[int, Program, str | None]]) -> list[Evaluation]:
+        """``[self.evaluate(*item) for item in items]``. With ``spec.batched`` the candidates of one
+        size are trained together on each task and seed where that saves time (``tasks.batched``:
+        the same results bit for bit, at a fraction of the cost on small models; ``pays`` measures
+        it once per task and number of candidates, unless ``spec.batched`` is "always"); each is
+        charged an equal share of the time."""
+        if not self.spec.batched or len(items) < 2:
+            return [self.evaluate(*item) for item in items]
+        out: list[Evaluation | None] = [None] * len(items)
+        sizes: dict[str, list[int]] = {}
+        for i, (_, _, size) in enumerate(items):
+            sizes.setdefault(size or self.spec.size, []).append(i)
+        for size, where in sizes.items():
+            evaluations = self.for_size(size)._evaluate_together([items[i][0] for i in where],
+                                                                 [items[i][1] for i in where])
+            for i, e in zip(where, evaluations):
+                out[i] = replace(e, size=size if size != self.spec.size else "proxy")
+        return out
+
+    def _evaluate_together(self, ids: list[int], programs: list[Program]) -> list[Evaluation]:
+        """Score programs on the suite (trained together per task and seed where ``spec.batched``
+        allows it); each is charged an equal share of the time."""
+        from tasks.batched import evaluate_batch, pays
+        start = time.perf_counter()
+        per_task = [{} for _ in programs]
+        metrics = [{} for _ in programs]
+        failures = [[] for _ in programs]
+        for name, task in self.tasks.items():
+            scores = [[] for _ in programs]
+            together = len(programs) > 1 and (self.spec.batched == "always" or (
+                bool(self.spec.batched) and pays(task, len(programs))))
+            for seed in self.spec.seeds:
+                results = (evaluate_batch(task, programs, seed=seed, lr=self.spec.lr, time_limit=self.spec.time_limit)
+                           if together else
+                           [task.evaluate(p, seed=seed, lr=self.spec.lr, time_limit=self.spec.time_limit)
+                            for p in programs])
+                for k, r in enumerate(results):
+                    scores[k].append(r.fitness)
+                    if r.failure:
+                        failures[k].append(f"{name} (seed {seed}): {r.failure}")
+                    else:
+                        metrics[k][f"{name}/{seed}"] = {a: v for a, v in r.metrics.items() if a != "loss_curve"}
+            for k, s in enumerate(scores):
+                per_task[k][name] = sum(s) / len(s)
+        seconds = (time.perf_counter() - start) / len(programs)
+        return [Evaluation(cid, sum(pt.values()) / len(pt), pt, m, "; ".join(f) or None, self.worker, seconds)
+                for cid, pt, m, f in zip(ids, per_task, metrics, failures)]
+
+    def evaluate(self, candidate_id: int, program: Program, size: str | None = None) -> Evaluation:
+        """Score one program on the suite, at ``size`` when given (the funnel's)."""
+        if size and size != self.spec.size:
+            return replace(self.for_size(size).evaluate(candidate_id, program), size=size)
+        return self._evaluate_together([candidate_id], [program])[0]
+
+
+def compute_baselines(spec: SuiteSpec, echo=print) -> dict:
+    """Tuned AdamW baselines for every task and seed of the suite (cached on disk)."""
+    import tasks
+    out = {}
+    for name in spec.tasks:
+        task = tasks.get(name, spec.size)
+        out[name] = {}
+        for seed in spec.seeds:
+            t0 = time.perf_counter()
+            b = task.baseline(seed)
+            if time.perf_counter() - t0 > 1:
+                echo(f"tuned AdamW on {name} (seed {seed}): lr {b.best_lr:g}, val loss {b.best_loss:.4f}")
+            out[name][seed] = [b.initial_loss, b.best_loss, b.best_lr]
+    return out
