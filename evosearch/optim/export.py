@@ -4,7 +4,8 @@ The module imports only torch. It holds the update rule three ways, all generate
 compiled program: ``_update`` (one parameter tensor at a time, the readable form; absent when the
 program uses a global reduction), ``_update_foreach`` (all tensors of a group at once with
 ``torch._foreach_*`` kernels) and a ``torch.compile``-fused step (``fused=True``), which moves about
-as many bytes as the update must. Constructor arguments follow ``evosearch.hyperparams``.
+as many bytes as the update must. Constructor arguments follow ``hyperparams.py``. ``generate`` writes
+the module in named parts: the docstring, the update functions, the fused step, the class.
 """
 
 from __future__ import annotations
@@ -63,27 +64,55 @@ def _wrap_scalar(template: str, rendered: list[str], per_param: tuple[bool, ...]
 
 
 def generate(prog: Program, class_name: str, lr: float = 1e-3) -> str:
+    """The source of a module defining ``class_name``, a ``torch.optim.Optimizer`` that trains with
+    ``prog`` (see the module docstring); ``lr`` is the constructor's default learning rate."""
     if not class_name.isidentifier() or keyword.iskeyword(class_name):
         raise ValueError(f"class name {class_name!r} is not a Python identifier")
     spec = hyperparams.infer(prog)
     compiled = CompiledProgram(prog, spec.bindings)
-    hargs = _hyper_args(spec)
-    spec_names = {}
-    for key, default in spec.defaults.items():
-        if isinstance(default, tuple):
-            for k in range(len(default)):
-                spec_names[(key, k)] = f"beta{k + 1}" if key == "betas" else f"{key}{k}"
-        else:
-            spec_names[(key, None)] = key
-    names = _Names({"torch"} | set(hargs))
-    states = [names(s) for s in prog.state_names]
-    sig = ", ".join([WEIGHT, GRAD] + states + [LR, STEP] + hargs)
+    names = _ModuleNames(prog, spec)
     has_global = any(st.prim.reduces == "global" for st in compiled.steps)
+    per_tensor, multi = _statements(compiled, names)
+    return "".join([
+        _docstring(prog, spec, class_name, lr),
+        "\nimport torch\n\n\n", _HELPERS, "\n",
+        _update_functions(prog, compiled, names, per_tensor, multi, has_global),
+        _fused_step(names, has_global),
+        "_compiled_step = None\n\n\n",
+        _optimizer_class(prog, spec, names, class_name, lr, has_global),
+    ])
 
+
+_IND = "    "
+
+
+class _ModuleNames:
+    """The identifiers of the generated module: program variables (``_Names``), the state
+    variables, the flat names of the hyperparameters (``beta1``, ``weight_decay``) and the
+    signature of the update functions."""
+
+    def __init__(self, prog: Program, spec: hyperparams.HyperSpec):
+        self.hargs = _hyper_args(spec)
+        self.spec_names = {}                  # (hyperparameter, index or None) -> flat name
+        for key, default in spec.defaults.items():
+            if isinstance(default, tuple):
+                for k in range(len(default)):
+                    self.spec_names[(key, k)] = f"beta{k + 1}" if key == "betas" else f"{key}{k}"
+            else:
+                self.spec_names[(key, None)] = key
+        self.var = _Names({"torch"} | set(self.hargs))
+        self.states = [self.var(s) for s in prog.state_names]
+        self.signature = ", ".join([WEIGHT, GRAD] + self.states + [LR, STEP] + self.hargs)
+        self.state_args = [f"state_{i}" for i in range(len(self.states))]
+
+
+def _statements(compiled: CompiledProgram, names: _ModuleNames) -> tuple[list[str], list[str]]:
+    """Each compiled statement as a line of the one-tensor function and as a line of the
+    multi-tensor function (a ``torch._foreach_*`` call where the primitive has one)."""
     per_tensor, multi = [], []
     for st in compiled.steps:
-        rendered = [_render_ref(r, names, spec_names) for r in st.refs]
-        target = names(st.target)
+        rendered = [_render_ref(r, names.var, names.spec_names) for r in st.refs]
+        target = names.var(st.target)
         tmpl = st.prim.source
         if tmpl is None:
             raise ValueError(f"primitive {st.prim.name!r} has no source form and cannot be exported")
@@ -108,19 +137,84 @@ def generate(prog: Program, class_name: str, lr: float = 1e-3) -> str:
             multi.append(f"{target} = [{tmpl.format(*src)} for {', '.join(loop)} in {iterator}]")
         else:
             multi.append(f"{target} = {tmpl.format(*_wrap_scalar(tmpl, rendered, st.per_param))}")
-    outs = [names(o) for o in prog.outputs]
-    copies = [f"[x.clone() for x in {o}]" if c else o for o, c in zip(outs[1:], compiled.copy_output)]
-    copies1 = [f"{o}.clone()" if c else o for o, c in zip(outs[1:], compiled.copy_output)]
+    return per_tensor, multi
 
+
+def _docstring(prog: Program, spec: hyperparams.HyperSpec, class_name: str, lr: float) -> str:
+    """The module docstring: the program, its math and the constructor's arguments."""
     program_text = "\n".join("    " + line for line in str(prog).splitlines())
     math = "\n".join("    " + line for line in math_text(prog).splitlines())
-    hyper_doc = _hyper_doc(spec)
+    defaults = ", ".join(f"{k}={v!r}" for k, v in spec.defaults.items())
+    return f'''"""{class_name}: an optimizer exported by evosearch.
+
+The update rule, in evosearch's program language (the optimizer does w <- w - update; every state
+variable starts at zero; lr is the param group's learning rate, t the 1-based step count):
+
+{program_text}
+Its math (guards of the division, sqrt and log omitted):
+
+{math}
+
+Constructor: ``{class_name}(params, lr={lr!r}{', ' + defaults if defaults else ''}, *, foreach=None, fused=False)``.
+{_hyper_doc(spec)}
+``foreach`` (default on) updates all tensors of a group with multi-tensor kernels; ``fused=True``
+compiles the step with torch.compile (slow first step, then the fastest on CPU and GPU).
+"""
+'''
+
+
+def _update_functions(prog: Program, compiled: CompiledProgram, names: _ModuleNames,
+                      per_tensor: list[str], multi: list[str], has_global: bool) -> str:
+    """``_update`` (one tensor; absent when a global reduction needs every tensor at once) and
+    ``_update_foreach`` (lists of tensors), each returning (update, new states)."""
+    outs = [names.var(o) for o in prog.outputs]
+    copies = [f"[x.clone() for x in {o}]" if c else o for o, c in zip(outs[1:], compiled.copy_output)]
+    copies1 = [f"{o}.clone()" if c else o for o, c in zip(outs[1:], compiled.copy_output)]
+    per_tensor_fn = (
+        f"def _update({names.signature}):\n"
+        f"{_IND}\"\"\"The update rule for one parameter tensor; returns (update, new states).\"\"\"\n"
+        + "".join(f"{_IND}{line}\n" for line in per_tensor)
+        + f"{_IND}return {', '.join([outs[0]] + copies1)}{',' if not copies1 else ''}\n") if not has_global else ""
+    multi_fn = (
+        f"def _update_foreach({names.signature}):\n"
+        f"{_IND}\"\"\"The update rule for lists of tensors (one per parameter).\"\"\"\n"
+        + "".join(f"{_IND}{line}\n" for line in multi)
+        + f"{_IND}return {outs[0]}, [{', '.join(copies)}]\n")
+    return f"\n{per_tensor_fn}\n\n{multi_fn}\n\n"
+
+
+def _fused_step(names: _ModuleNames, has_global: bool) -> str:
+    """``_fused_step``: a whole in-place step for ``torch.compile`` to fuse."""
+    states = names.state_args
+    fused_sig = ", ".join([WEIGHT, GRAD] + states + [LR, STEP] + names.hargs)
+    if has_global:
+        call_args = ", ".join([WEIGHT, GRAD] + states + ["lr", "t"] + names.hargs)
+        body = (f"{_IND}update, new_states = _update_foreach({call_args})\n"
+                f"{_IND}torch._foreach_sub_({WEIGHT}, update)\n"
+                f"{_IND}for olds, news in zip([{', '.join(states)}], new_states):\n"
+                f"{_IND * 2}torch._foreach_copy_(olds, news)\n")
+    else:
+        per_args = ", ".join([f"{WEIGHT}[i]", f"{GRAD}[i]"] + [f"{s}[i]" for s in states] + [LR, STEP] + names.hargs)
+        body = (f"{_IND}for i in range(len({WEIGHT})):\n"
+                f"{_IND * 2}update, *new_states = _update({per_args})\n"
+                f"{_IND * 2}{WEIGHT}[i].sub_(update)\n"
+                + "".join(f"{_IND * 2}state_{k}[i].copy_(new_states[{k}])\n" for k in range(len(states))))
+    return (f"def _fused_step({fused_sig}):\n"
+            f"{_IND}\"\"\"A whole in-place step, written so that torch.compile can fuse it into one pass.\"\"\"\n"
+            f"{body}\n\n")
+
+
+def _optimizer_class(prog: Program, spec: hyperparams.HyperSpec, names: _ModuleNames, class_name: str,
+                     lr: float, has_global: bool) -> str:
+    """The optimizer class: constructor checks, per-parameter state, and ``step`` choosing the fused,
+    one-tensor or multi-tensor path."""
+    ind, states, hargs = _IND, names.state_args, names.hargs
     defaults = ", ".join(f"{k}={v!r}" for k, v in spec.defaults.items())
     init_sig = f"self, params, lr={lr!r}" + (f", {defaults}" if defaults else "")
     unpack = []
     for key, default in spec.defaults.items():
         if isinstance(default, tuple):
-            unpack.append(f"{', '.join(spec_names[(key, k)] for k in range(len(default)))}"
+            unpack.append(f"{', '.join(names.spec_names[(key, k)] for k in range(len(default)))}"
                           f"{',' if len(default) == 1 else ''} = group[{key!r}]")
         else:
             unpack.append(f"{key} = group[{key!r}]")
@@ -133,69 +227,11 @@ def generate(prog: Program, class_name: str, lr: float = 1e-3) -> str:
                           f"            raise ValueError(f\"{key} needs {len(default)} values, got {{len({key})}}\")")
         else:
             checks.append(f"        {key} = float({key})")
-    ind = "    "
-    per_tensor_fn = (
-        f"def _update({sig}):\n"
-        f"{ind}\"\"\"The update rule for one parameter tensor; returns (update, new states).\"\"\"\n"
-        + "".join(f"{ind}{line}\n" for line in per_tensor)
-        + f"{ind}return {', '.join([outs[0]] + copies1)}{',' if not copies1 else ''}\n") if not has_global else ""
-    multi_fn = (
-        f"def _update_foreach({sig}):\n"
-        f"{ind}\"\"\"The update rule for lists of tensors (one per parameter).\"\"\"\n"
-        + "".join(f"{ind}{line}\n" for line in multi)
-        + f"{ind}return {outs[0]}, [{', '.join(copies)}]\n")
-    state_lists = ", ".join(f"state_{i}" for i in range(len(states)))
     gather_states = "".join(
         f"{ind * 4}state_{i} = [self.state[p][{s!r}] for p in params]\n" for i, s in enumerate(prog.state_names))
-    call_args = ", ".join(["params", "grads"] + [f"state_{i}" for i in range(len(states))] + ["lr", "t"] + hargs)
-    if has_global:
-        fused_body = (f"{ind}update, new_states = _update_foreach({call_args.replace('params', WEIGHT, 1).replace('grads', GRAD, 1)})\n"
-                      f"{ind}torch._foreach_sub_({WEIGHT}, update)\n"
-                      f"{ind}for olds, news in zip([{state_lists}], new_states):\n"
-                      f"{ind * 2}torch._foreach_copy_(olds, news)\n")
-        fused_sig = ", ".join([WEIGHT, GRAD] + [f"state_{i}" for i in range(len(states))] + [LR, STEP] + hargs)
-    else:
-        per_args = ", ".join([f"{WEIGHT}[i]", f"{GRAD}[i]"] + [f"state_{k}[i]" for k in range(len(states))] + [LR, STEP] + hargs)
-        fused_body = (f"{ind}for i in range(len({WEIGHT})):\n"
-                      f"{ind * 2}update, *new_states = _update({per_args})\n"
-                      f"{ind * 2}{WEIGHT}[i].sub_(update)\n"
-                      + "".join(f"{ind * 2}state_{k}[i].copy_(new_states[{k}])\n" for k in range(len(states))))
-        fused_sig = ", ".join([WEIGHT, GRAD] + [f"state_{i}" for i in range(len(states))] + [LR, STEP] + hargs)
+    call_args = ", ".join(["params", "grads"] + states + ["lr", "t"] + hargs)
     tensor_args = ", ".join(["_s(lr)", "_s(t)"] + [f"_s({h})" for h in hargs])
-
-    return f'''"""{class_name}: an optimizer exported by evosearch.
-
-The update rule, in evosearch's program language (the optimizer does w <- w - update; every state
-variable starts at zero; lr is the param group's learning rate, t the 1-based step count):
-
-{program_text}
-Its math (guards of the division, sqrt and log omitted):
-
-{math}
-
-Constructor: ``{class_name}(params, lr={lr!r}{', ' + defaults if defaults else ''}, *, foreach=None, fused=False)``.
-{hyper_doc}
-``foreach`` (default on) updates all tensors of a group with multi-tensor kernels; ``fused=True``
-compiles the step with torch.compile (slow first step, then the fastest on CPU and GPU).
-"""
-
-import torch
-
-
-{_HELPERS}
-
-{per_tensor_fn}
-
-{multi_fn}
-
-def _fused_step({fused_sig}):
-    """A whole in-place step, written so that torch.compile can fuse it into one pass."""
-{fused_body}
-
-_compiled_step = None
-
-
-class {class_name}(torch.optim.Optimizer):
+    return f'''class {class_name}(torch.optim.Optimizer):
     def __init__({init_sig}, *, foreach=None, fused=False):
         if not lr >= 0.0:
             raise ValueError(f"invalid learning rate: {{lr}}")
@@ -229,7 +265,7 @@ class {class_name}(torch.optim.Optimizer):
 {gather_states}                if group["fused"]:
                     if _compiled_step is None:
                         _compiled_step = torch.compile(_fused_step, dynamic=False)
-                    _compiled_step(params, grads, {state_lists + ', ' if states else ''}{tensor_args})
+                    _compiled_step(params, grads, {', '.join(states) + ', ' if states else ''}{tensor_args})
                     continue
                 if group["foreach"] is False{' and False' if has_global else ''}:
                     results = [_update({", ".join(["p", "gr"] + [f"s{k}" for k in range(len(states))] + ["lr", "t"] + hargs)})
@@ -258,6 +294,7 @@ def _hyper_doc(spec: hyperparams.HyperSpec) -> str:
 
 
 def export(prog: Program, path: str | Path, class_name: str, lr: float = 1e-3) -> Path:
+    """Write ``generate(prog, class_name, lr)`` to ``path``."""
     path = Path(path)
     path.write_text(generate(prog, class_name, lr))
     return path
