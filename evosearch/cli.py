@@ -214,6 +214,7 @@ def _cmd_tune(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="evosearch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list-programs", help="list the shipped reference programs")
@@ -267,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; a bad program, config or argument is one line on stderr and exit code
+    2."""
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)

@@ -1,4 +1,4 @@
-"""Benchmark: the cost of evaluating candidates (issue 3, fast evaluation), as ratios measured in one
+"""Benchmark: the cost of evaluating candidates (fast evaluation), as ratios measured in one
 process, on the quick proxy tasks.
 
     python experiments/bench_evaluation.py [--tasks digits_mlp,...] [--k 32] [--repeats 3]

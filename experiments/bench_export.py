@@ -4,7 +4,7 @@ process against lion-pytorch's Lion, torch.optim.AdamW(foreach=True) and a memor
 
     python experiments/bench_export.py [--params 10000000] [--repeats 30]
 
-Goals (issue 2): fused exported Lion <= 0.6x lion-pytorch and <= 1.5x the floor.
+Goals: fused exported Lion <= 0.6x lion-pytorch and <= 1.5x the floor.
 """
 
 from __future__ import annotations

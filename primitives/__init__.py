@@ -28,6 +28,7 @@ def get(name: str) -> Primitive:
 
 
 def names() -> list[str]:
+    """Every registered primitive's name, sorted."""
     return sorted(registry())
 
 

@@ -24,12 +24,14 @@ def finite(x):
 
 
 def t_div(x, y):
+    """Guarded division on torch: ``x / (y + copysign(DIV_EPS, y))``, made finite."""
     if isinstance(y, torch.Tensor):
         return t_finite(x / (y + torch.copysign(torch.full_like(y, DIV_EPS), y)))
     return t_finite(x / (y + (DIV_EPS if np.copysign(1.0, y) > 0 else -DIV_EPS)))
 
 
 def np_div(x, y):
+    """The numpy form of ``t_div``."""
     with np.errstate(all="ignore"):
         return finite(x / (y + np.copysign(DIV_EPS, y)))
 

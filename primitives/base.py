@@ -20,13 +20,14 @@ TENSOR = "tensor"  # a value shaped like the weight
 SCALAR = "scalar"  # a number (a literal, lr, t, or a per-tensor reduction)
 ANY = "any"        # either; elementwise primitives broadcast
 
-# Guards (DESIGN.md, "Guarded arithmetic"): a random program must never crash a worker.
+# Guards (docs/design.md, "The program language"): a random program must never crash a worker.
 DIV_EPS = 1e-8       # x / y divides by y + copysign(1e-8, y); with y = sqrt(v) >= 0 this is Adam's eps.
 CLAMP = 1e30         # non-finite results of singular primitives become +-1e30 (NaN becomes 0).
 
 
 @dataclass(frozen=True)
 class Primitive:
+    """A function programs may call, with every form the engine needs (see the module docstring)."""
     name: str
     arg_kinds: tuple[str, ...]
     torch: Callable
@@ -41,14 +42,15 @@ class Primitive:
     domain: tuple[tuple[float, float], ...] = field(default=())
     # Optional multi-tensor form: takes lists (or floats for scalar args) and returns a list.
     foreach: Callable | None = None
-    # Source forms for exported modules (evosearch.export): a Python expression template over
-    # {0}, {1}, ... that uses only torch and the helpers of evosearch/export_helpers.py; for
+    # Source forms for exported modules (evosearch/optim/export.py): a Python expression template
+    # over {0}, {1}, ... that uses only torch and the helpers of evosearch/optim/export_helpers.py; for
     # reductions the arguments are lists. ``foreach_source`` names the torch._foreach_* function.
     source: str | None = None
     foreach_source: str | None = None
 
     @property
     def arity(self) -> int:
+        """The number of arguments."""
         return len(self.arg_kinds)
 
     def result(self, kinds: tuple[str, ...]) -> str:
@@ -62,6 +64,7 @@ _REGISTRY: dict[str, Primitive] = {}
 
 
 def register(prim: Primitive) -> Primitive:
+    """Add a primitive to the registry; a second one of the same name is an error."""
     if prim.name in _REGISTRY and _REGISTRY[prim.name] is not prim:
         raise ValueError(f"primitive {prim.name!r} is registered twice")
     if len(prim.domain) not in (0, prim.arity):
@@ -71,4 +74,5 @@ def register(prim: Primitive) -> Primitive:
 
 
 def registry() -> dict[str, Primitive]:
+    """Every registered primitive by name."""
     return _REGISTRY

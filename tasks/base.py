@@ -91,9 +91,11 @@ class Task(abc.ABC):
         """A fresh model; called after ``torch.manual_seed(seed)``."""
 
     def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The training and validation loss (cross-entropy unless the task says otherwise)."""
         return torch.nn.functional.cross_entropy(out, y)
 
     def metrics(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
+        """Validation loss (and accuracy for classification) of ``model`` on ``x``, ``y``."""
         out = model(x)
         result = {"val_loss": float(self.loss(out, y))}
         if self.classification:
@@ -103,6 +105,7 @@ class Task(abc.ABC):
     # -- shared machinery ----------------------------------------------------------------------
     @property
     def data(self):
+        """(x_train, y_train, x_val, y_val), made once."""
         if self._data is None:
             self._data = self.make_data()
         return self._data
@@ -118,6 +121,7 @@ class Task(abc.ABC):
         return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
     def initial_loss(self, seed: int) -> float:
+        """The validation loss of the untrained model of ``seed``."""
         with torch_threads(1), torch.no_grad(), torch.random.fork_rng():
             torch.manual_seed(seed)
             model = self.make_model()
@@ -172,6 +176,8 @@ class Task(abc.ABC):
         return base
 
     def fitness(self, val_loss: float, seed: int = 0) -> float:
+        """``(L0 - L) / (L0 - L*)`` for validation loss ``L`` (see the module docstring), at least
+        ``FAILURE_FITNESS``."""
         base = self.baseline(seed)
         gain = base.initial_loss - base.best_loss
         if not gain > 0:
@@ -198,4 +204,5 @@ class Task(abc.ABC):
 
 
 def cache_dir() -> Path:
+    """Where tuned baselines are cached: ``$EVOSEARCH_CACHE``, default ``~/.cache/evosearch``."""
     return Path(os.environ.get("EVOSEARCH_CACHE", Path.home() / ".cache" / "evosearch"))

@@ -13,12 +13,15 @@ from .base import Task
 
 
 def corpus() -> str:
+    """The text the task trains on (scikit-learn's bundled data-set descriptions)."""
     import sklearn
     folder = Path(sklearn.__file__).parent / "datasets" / "descr"
     return "\n".join(p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.rst")))
 
 
 class CharTransformer(nn.Module):
+    """A one-layer causal transformer over characters."""
+
     def __init__(self, vocab: int, context: int, width: int, layers: int, heads: int):
         super().__init__()
         self.embed = nn.Embedding(vocab, width)
@@ -37,6 +40,7 @@ class CharTransformer(nn.Module):
 
 @register
 class CharLM(Task):
+    """Next-character prediction (the task registered as ``char_lm``)."""
     name = "char_lm"
     description = "one-layer character transformer LM on scikit-learn's bundled data set descriptions"
     sizes = {"proxy": dict(steps=150, batch_size=32, context=32, width=32, layers=1, heads=2),

@@ -14,6 +14,8 @@ _VAL = 397  # the last 397 of a fixed shuffle are the validation set; 1,400 trai
 
 
 def digits(noise: float = 0.0, image: bool = False):
+    """scikit-learn's digits, shuffled once and split; ``noise`` of the training labels random;
+    ``image``: 1x8x8."""
     from sklearn.datasets import load_digits
     x, y = load_digits(return_X_y=True)
     rng = np.random.default_rng(0)
@@ -30,6 +32,7 @@ def digits(noise: float = 0.0, image: bool = False):
 
 
 def mlp(sizes: list[int]) -> nn.Module:
+    """An MLP with ReLU between the given layer widths."""
     layers = []
     for a, b in zip(sizes[:-1], sizes[1:]):
         layers += [nn.Linear(a, b), nn.ReLU()]
@@ -38,6 +41,7 @@ def mlp(sizes: list[int]) -> nn.Module:
 
 @register
 class DigitsMLP(Task):
+    """The ``digits_mlp`` task."""
     name = "digits_mlp"
     description = "MLP 64-128-10 on scikit-learn's digits"
     sizes = {"proxy": dict(steps=300, batch_size=128, width=128),
@@ -53,6 +57,7 @@ class DigitsMLP(Task):
 
 @register
 class NoisyDigits(DigitsMLP):
+    """The ``noisy_digits`` task."""
     name = "noisy_digits"
     description = "the digits MLP with 30% of training labels random (clean validation labels)"
 
@@ -62,6 +67,7 @@ class NoisyDigits(DigitsMLP):
 
 @register
 class DigitsCNN(Task):
+    """The ``digits_cnn`` task."""
     name = "digits_cnn"
     description = "a two-layer CNN on the 8x8 digits images"
     sizes = {"proxy": dict(steps=200, batch_size=64, channels=8),

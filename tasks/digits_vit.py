@@ -12,6 +12,8 @@ from .digits import digits
 
 
 class PatchTransformer(nn.Module):
+    """A small vision transformer on 8x8 images: patches, pre-norm encoder, mean-pooled tokens."""
+
     def __init__(self, patch: int, width: int, layers: int, heads: int, classes: int = 10):
         super().__init__()
         self.patch = patch
@@ -33,6 +35,7 @@ class PatchTransformer(nn.Module):
 
 @register
 class DigitsViT(Task):
+    """The ``digits_vit`` task."""
     name = "digits_vit"
     description = "a one-layer vision transformer (2x2 patches) on scikit-learn's digits"
     sizes = {"proxy": dict(steps=150, batch_size=64, patch=2, width=32, layers=1, heads=2),

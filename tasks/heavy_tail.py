@@ -13,6 +13,7 @@ from .base import Task
 
 @register
 class HeavyTailRegression(Task):
+    """The ``heavy_tail`` task."""
     name = "heavy_tail"
     description = "regression, Student-t(1.5) target noise: heavy-tailed gradients"
     classification = False

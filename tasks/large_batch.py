@@ -12,6 +12,7 @@ from .digits import mlp
 
 @register
 class LargeBatch(Task):
+    """The ``large_batch`` task."""
     name = "large_batch"
     description = "generated 20-feature 4-class data, MLP 20-64-64-4, batch 1024"
     sizes = {"proxy": dict(steps=100, batch_size=1024, width=64),

@@ -22,6 +22,7 @@ class _Point(nn.Module):
 
 @register
 class Quadratic(Task):
+    """The ``quadratic`` task: the model is the point x, the data the gradient noise."""
     name = "quadratic"
     description = "rotated ill-conditioned quadratic (condition number 1e3), noisy gradients"
     classification = False

@@ -98,6 +98,7 @@ class Minibatches:
         self.generator = torch.Generator().manual_seed(seed + SAMPLER_SEED_OFFSET)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next step's (x, y)."""
         if self.batch_size >= len(self.x):
             return self.x, self.y
         idx = torch.randint(0, len(self.x), (self.batch_size,), generator=self.generator)
@@ -130,6 +131,7 @@ class TrainingRun:
 
     @property
     def done(self) -> bool:
+        """Whether every step of the task has been taken."""
         return self.step >= self.task.steps
 
     def advance(self, steps: int) -> None:

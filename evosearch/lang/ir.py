@@ -64,6 +64,7 @@ class Statement:
 
     @property
     def primitive(self) -> primitives.Primitive:
+        """The registered primitive ``op`` names."""
         return primitives.get(self.op)
 
     def reads(self) -> tuple[str, ...]:

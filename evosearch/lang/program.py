@@ -62,6 +62,7 @@ class Program:
 
     @property
     def uses_step(self) -> bool:
+        """Whether the program declares the step count ``t`` as an input."""
         return STEP in self.inputs
 
     def __str__(self) -> str:

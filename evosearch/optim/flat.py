@@ -1,8 +1,8 @@
 """Flat-buffer optimizers: every parameter of a param group (and its gradient and each state
 variable) lives in one contiguous buffer, so that each statement of a program is one torch call for
 the whole model. This is the fast path for evaluating candidates on small proxy models, where the
-per-call overhead of torch dominates (issue 3: the AdamW program must train about as fast as
-``torch.optim.AdamW(foreach=True)``).
+per-call overhead of torch dominates (the AdamW program trains about as fast as
+``torch.optim.AdamW(foreach=True)``: ``experiments/results/benchmarks.md``).
 
 Differences from ``ProgramOptimizer``: parameters are re-homed into the buffer at construction
 (``p.data`` becomes a view) and their gradients are views of a zeroed gradient buffer, so a parameter
@@ -65,11 +65,13 @@ class FlatProgramOptimizer(ProgramOptimizer):
         self._per_tensor = any(st.prim.reduces == "tensor" for st in self._compiled.steps)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Zero the gradient buffers in place (the parameters' ``.grad`` are views of them)."""
         for flat in self._flat:
             flat.g.zero_()
 
     @torch.no_grad()
     def step(self, closure=None):
+        """One step of the program on each group's flat buffers."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -90,6 +92,8 @@ class FlatProgramOptimizer(ProgramOptimizer):
         return loss
 
     def load_state_dict(self, state_dict) -> None:
+        """Load as ``torch.optim.Optimizer`` does, then copy the states back into the flat buffers.
+        Load as ``torch.optim.Optimizer`` does, then copy the states back into the flat buffers."""
         super().load_state_dict(state_dict)
         names = self.program.state_names
         for flat in self._flat:

@@ -20,11 +20,14 @@ from evosearch.lang.program import Program
 
 @dataclass(frozen=True)
 class HyperSpec:
+    """A program's constructor arguments: their defaults, and which literal (statement, argument
+    position) each one replaces."""
     defaults: dict = field(default_factory=dict)        # name -> default (float or tuple of floats)
     bindings: dict = field(default_factory=dict)        # (stmt, arg pos) -> (name, index or None)
 
 
 def infer(prog: Program) -> HyperSpec:
+    """The hyperparameters of ``prog`` by the rule of the module docstring."""
     flow = dataflow(prog)
     needed = needed_statements(prog)
     betas, bindings, decay = [], {}, []

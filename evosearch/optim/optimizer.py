@@ -42,6 +42,7 @@ class ProgramOptimizer(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
+        """One step of the program for every parameter with a gradient (grouped by step count)."""
         loss = None
         if closure is not None:
             with torch.enable_grad():

@@ -54,6 +54,7 @@ class SearchConfig:
     funnel_new_best: bool = False    # ... and only when they also beat every proxy fitness before them
 
     def evolution(self) -> EvolutionConfig:
+        """The ``[search]`` and ``[mutation]`` settings as evolution takes them."""
         return EvolutionConfig(self.population_size, self.tournament_size, self.restart_patience,
                                mutation=self.mutation, strategy=self.strategy, random_walk=self.random_walk)
 
@@ -62,16 +63,19 @@ class SearchConfig:
         return Funnel(self.funnel, self.funnel_margin, self.funnel_new_best)
 
     def suite(self) -> SuiteSpec:
+        """The ``[tasks]`` settings as the suite takes them (baselines are added by the driver)."""
         return SuiteSpec(tuple(self.tasks), self.task_size, tuple(self.task_seeds), self.lr,
                          self.eval_time_limit or None, batched=self.batched)
 
     def to_dict(self) -> dict:
+        """Plain data, as the run store keeps the config."""
         d = asdict(self)
         d["mutation"] = asdict(self.mutation)
         return d
 
     @staticmethod
     def from_dict(d: dict) -> "SearchConfig":
+        """The config a run store kept."""
         d = dict(d)
         d["mutation"] = MutationConfig(**{k: tuple(v) if isinstance(v, list) else v
                                           for k, v in d.get("mutation", {}).items()})

@@ -28,6 +28,8 @@ from evosearch.lang.program import Program
 
 @dataclass(frozen=True)
 class Candidate:
+    """A program evolution produced: its id, parent, the mutation that made it, and its two cache
+    keys."""
     id: int
     program: Program
     parent_id: int | None
@@ -42,16 +44,19 @@ class Candidate:
                 "fingerprint": self.fingerprint}
 
     def to_dict(self) -> dict:
+        """Plain data, for snapshots."""
         return self._dict
 
     @staticmethod
     def from_dict(d: dict) -> "Candidate":
+        """The candidate a snapshot kept (its program checked again)."""
         return Candidate(d["id"], Program.from_json(d["program"]), d["parent_id"], d["mutation"],
                          d["canonical_hash"], d["fingerprint"])
 
 
 @dataclass(frozen=True)
 class Member:
+    """A population member: a candidate and its fitness."""
     candidate: Candidate
     fitness: float
 
@@ -67,6 +72,7 @@ class CacheHit:
 
 @dataclass
 class Counters:
+    """What evolution has done so far, for progress lines and reports."""
     generated: int = 0           # children produced by mutation
     rejected: int = 0            # rejected by abstract execution (re-mutated, never evaluated)
     cache_hits: int = 0          # served from the cache
@@ -74,11 +80,14 @@ class Counters:
     restarts: int = 0
 
     def to_dict(self) -> dict:
+        """Plain data, for snapshots and the run store."""
         return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
 class EvolutionConfig:
+    """Population and tournament sizes, restarts, mutation settings, and the strategy (evolution or
+    random search)."""
     population_size: int = 100
     tournament_size: int = 10
     restart_patience: int = 0    # evaluations without improvement before restarting from the best (0: never)
@@ -89,6 +98,9 @@ class EvolutionConfig:
 
 
 class RegularizedEvolution:
+    """The search algorithm as a pure ask/tell object (see the module docstring); deterministic for
+    a seed and an order of ``tell`` calls."""
+
     def __init__(self, warm_start: Program, config: EvolutionConfig | None = None, seed: int = 0):
         self.config = config or EvolutionConfig()
         if not 1 <= self.config.tournament_size <= self.config.population_size:
@@ -142,6 +154,7 @@ class RegularizedEvolution:
     # -- ask / tell -------------------------------------------------------------------------
     @property
     def started(self) -> bool:
+        """Whether the warm start has been told (the population exists)."""
         return bool(self.population)
 
     def ask(self, n: int) -> list[Candidate]:
@@ -200,6 +213,9 @@ class RegularizedEvolution:
         return out
 
     def tell(self, candidate_id: int, fitness: float) -> None:
+        """The fitness of a candidate ``ask`` returned: it joins the population (the warm start
+        fills it), children waiting for it take the same fitness, and the best and restarts are
+        updated."""
         c = self.pending.pop(candidate_id)
         fitness = float(fitness)
         self.counters.evaluated += 1
@@ -229,6 +245,7 @@ class RegularizedEvolution:
                 self.since_improvement = 0
 
     def take_cache_hits(self) -> list[CacheHit]:
+        """The children served from the cache since the last call (for the run store)."""
         hits, self.cache_hits_log = self.cache_hits_log, []
         return hits
 
@@ -240,6 +257,8 @@ class RegularizedEvolution:
 
     # -- persistence ------------------------------------------------------------------------
     def snapshot(self) -> dict:
+        """The whole state as plain data (JSON), except the fitness cache (``seed_cache`` rebuilds
+        it)."""
         state = self.rng.getstate()
         return {
             "rng": [state[0], list(state[1]), state[2]],
@@ -255,6 +274,7 @@ class RegularizedEvolution:
         }
 
     def restore(self, snap: dict) -> None:
+        """Continue from a ``snapshot``."""
         self.rng.setstate((snap["rng"][0], tuple(snap["rng"][1]), snap["rng"][2]))
         self.population = deque(Member(Candidate.from_dict(c), f) for c, f in snap["population"])
         self.pending = {c["id"]: Candidate.from_dict(c) for c in snap["pending"]}

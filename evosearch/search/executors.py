@@ -18,6 +18,9 @@ from .suite import Evaluation, SuiteEvaluator, SuiteSpec
 
 
 class InProcessExecutor:
+    """Evaluates in the driver process, ``batch_size`` candidates per ``poll`` (debugging;
+    deterministic)."""
+
     def __init__(self, spec: SuiteSpec, batch_size: int = 1):
         self.evaluator = SuiteEvaluator(spec)
         self.queue: deque[Candidate] = deque()
@@ -26,19 +29,24 @@ class InProcessExecutor:
         self.replaced = 0
 
     def capacity(self) -> int:
+        """How many candidates may be in flight."""
         return self.batch_size
 
     def in_flight(self) -> int:
+        """Candidates submitted and not yet returned."""
         return len(self.queue)
 
     def submit(self, candidates: list[Candidate], size: str = "proxy") -> None:
+        """Queue candidates for scoring at task size ``size``."""
         self.queue.extend((c, size) for c in candidates)
 
     def poll(self, timeout: float = 0.0) -> list[Evaluation]:
+        """Score the next batch and return its evaluations."""
         batch = [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
         return self.evaluator.evaluate_many([(c.id, c.program, size) for c, size in batch])
 
     def shutdown(self) -> None:
+        """Drop what is queued."""
         self.queue.clear()
 
 
@@ -80,6 +88,10 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
 
 
 class RayExecutor:
+    """Ray actors, one per CPU (or ``workers``), each holding a ``SuiteEvaluator``; ``depth``
+    batches of ``batch_size`` candidates in flight per actor. A dead actor is replaced and its
+    batch sent again."""
+
     def __init__(self, spec: SuiteSpec, workers: int | None = None, batch_size: int = 2,
                  depth: int = 2):
         import ray
@@ -98,12 +110,15 @@ class RayExecutor:
         self.replaced = 0
 
     def capacity(self) -> int:
+        """How many candidates may be in flight."""
         return self.workers * self.depth * self.batch_size
 
     def in_flight(self) -> int:
+        """Candidates submitted and not yet returned."""
         return sum(len(b) for _, _, b in self.inflight.values()) + len(self.pending)
 
     def submit(self, candidates: list[Candidate], size: str = "proxy") -> None:
+        """Queue candidates for scoring at task size ``size`` and send what the actors can take."""
         self.pending.extend((c, size) for c in candidates)
         self._dispatch()
 
@@ -118,6 +133,8 @@ class RayExecutor:
             self.load[i] += 1
 
     def poll(self, timeout: float = 0.5) -> list[Evaluation]:
+        """The evaluations that finished within ``timeout`` seconds (a dead actor's batch is queued
+        again)."""
         if not self.inflight:
             return []
         ready, _ = self.ray.wait(list(self.inflight), num_returns=1, timeout=timeout)
@@ -147,6 +164,7 @@ class RayExecutor:
         self.replaced += 1
 
     def shutdown(self) -> None:
+        """Kill the actors."""
         for a in self.actors:
             try:
                 self.ray.kill(a)

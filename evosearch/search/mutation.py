@@ -24,6 +24,7 @@ OPERATORS = ("insert", "delete", "modify_argument", "change_function")
 
 @dataclass(frozen=True)
 class MutationConfig:
+    """The ``[mutation]`` settings: operator weights, program length, primitives, literals."""
     insert: float = 1.0
     delete: float = 1.0
     modify_argument: float = 1.0
@@ -35,9 +36,11 @@ class MutationConfig:
                                             # constants mutated" baseline)
 
     def weights(self) -> list[float]:
+        """The weights of ``OPERATORS``, in order."""
         return [self.insert, self.delete, self.modify_argument, self.change_function]
 
     def allowed(self) -> list[str]:
+        """The primitives insertions and function changes may use."""
         return sorted(self.primitives) if self.primitives else primitives.names()
 
 

@@ -10,6 +10,8 @@ from .store import RunStore
 
 
 def plot_run(run: str | Path, out: str | Path | None = None, window: int = 100) -> list[Path]:
+    """Write ``fitness_vs_evaluations.png`` and ``fitness_vs_time.png`` of a run into ``out``
+    (default: the run folder); returns their paths."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -12,6 +12,8 @@ from rich.text import Text
 
 
 class Progress:
+    """The live progress line on stderr (a terminal), or a plain line every 10 s (a log)."""
+
     def __init__(self, max_evals: int, console: Console | None = None):
         self.console = console or Console(stderr=True)
         self.max_evals = max_evals
@@ -31,9 +33,11 @@ class Progress:
             self.live.__exit__(*exc)
 
     def log(self, message: str) -> None:
+        """Print a message above the live line."""
         self.console.print(message)
 
     def update(self, evo, executor, elapsed: float) -> None:
+        """Redraw the line from evolution's counters and best program."""
         c = evo.counters
         if self.start_evals is None:
             self.start_evals = c.evaluated

@@ -13,7 +13,7 @@ from .store import RunStore
 
 
 def summary(folder: str | Path) -> dict:
-    """What ``evosearch show RUN --json`` prints (keys of DESIGN.md)."""
+    """What ``evosearch show RUN --json`` prints (the keys of ``docs/design.md``, "Public API")."""
     store = RunStore(folder)
     try:
         counts = store.counts()

@@ -56,6 +56,9 @@ CREATE TABLE IF NOT EXISTS snapshots (
 
 
 class RunStore:
+    """A run folder (see the module docstring): every write a transaction, every read of the current
+    state."""
+
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -65,13 +68,16 @@ class RunStore:
         self.db.executescript(SCHEMA)
 
     def close(self) -> None:
+        """Close the database."""
         self.db.close()
 
     # -- meta -------------------------------------------------------------------------------
     def set_meta(self, key: str, value) -> None:
+        """Record a JSON value under ``key`` (config, baselines, counters, ...)."""
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
     def get_meta(self, key: str, default=None):
+        """The value recorded under ``key``, else ``default``."""
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else default
 
@@ -104,6 +110,7 @@ class RunStore:
             raise
 
     def descriptions(self, hashes) -> dict[str, dict]:
+        """The stored descriptions (simplified form, family) of these canonical hashes."""
         hashes = list(hashes)
         if not hashes:
             return {}
@@ -112,6 +119,7 @@ class RunStore:
         return {h: json.loads(d) for h, d in rows}
 
     def put_descriptions(self, described: dict[str, dict]) -> None:
+        """Store descriptions by canonical hash."""
         self.db.executemany("INSERT OR REPLACE INTO descriptions VALUES (?, ?)",
                             [(h, json.dumps(d)) for h, d in described.items()])
 
@@ -135,6 +143,7 @@ class RunStore:
 
     # -- reading ----------------------------------------------------------------------------
     def last_snapshot(self) -> dict | None:
+        """The newest evolution snapshot, or None."""
         row = self.db.execute("SELECT state FROM snapshots ORDER BY id DESC LIMIT 1").fetchone()
         return json.loads(row[0]) if row else None
 
@@ -150,10 +159,12 @@ class RunStore:
                                "WHERE status = 'evaluated' ORDER BY id").fetchall()
 
     def counts(self) -> dict:
+        """``{"evaluations": trained, "cache_hits": served from the cache}``."""
         rows = dict(self.db.execute("SELECT status, COUNT(*) FROM candidates GROUP BY status").fetchall())
         return {"evaluations": rows.get("evaluated", 0), "cache_hits": rows.get("cached", 0)}
 
     def candidate(self, candidate_id: int) -> dict | None:
+        """One candidate's row as a dict, or None."""
         cur = self.db.execute("SELECT * FROM candidates WHERE id = ?", (candidate_id,))
         row = cur.fetchone()
         return dict(zip([d[0] for d in cur.description], row)) if row else None

@@ -19,6 +19,8 @@ from .exact import simplify
 
 @dataclass(frozen=True)
 class Ablation:
+    """The approximately simplified program, the fitness before and after, and what each step
+    removed."""
     program: Program
     fitness_before: float
     fitness_after: float

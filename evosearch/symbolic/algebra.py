@@ -1,4 +1,5 @@
-"""Algebraic simplification of a program's symbolic form, modulo the guards (issue 5):
+"""Algebraic simplification of a program's symbolic form, modulo the guards (the sympy
+forms drop them; ``verify.py`` checks every rewrite numerically):
 
 * ``x / |x|`` and ``x / sqrt(x*x)`` -> ``sign(x)`` (sympy already turns ``sqrt(x**2)`` into ``|x|``
   for real x);
@@ -75,6 +76,8 @@ def _real_rules(expr: sp.Expr) -> sp.Expr:
 
 
 def simplify_expression(expr: sp.Expr, symbols) -> sp.Expr:
+    """``expr`` simplified modulo the guards by the rules of the module docstring, collected on
+    ``symbols``."""
     expr = _real_rules(expr)
     expr = _sign_rules(expr)
     expr = sp.expand(expr, power_base=False, power_exp=False, log=False, multinomial=False)

@@ -1,11 +1,11 @@
-"""Exact simplification of programs (issue 5): each step is checked by running the program before and
+"""Exact simplification of programs (``simplify``): each step is checked by running the program before and
 after it on random problems and comparing the update trajectories (at most 1e-6 relative, which
 allows for the 1e-8 guards); a step that fails the check is not taken.
 
 Steps: (1) dead statements and dead state variables are removed (exact by construction); (2) the
-symbolic form (sympy) is simplified modulo the guards (``evosearch.algebra``: sign rules, constant
+symbolic form (sympy) is simplified modulo the guards (``algebra.py``: sign rules, constant
 folding, like terms, merged state recurrences); (3) a short program is rebuilt from the simplified
-expressions (``sympy.cse``, ``evosearch.rebuild``), and kept if it is no longer than what step (1)
+expressions (``sympy.cse``, ``rebuild.py``), and kept if it is no longer than what step (1)
 gave.
 """
 
@@ -29,12 +29,14 @@ RTOL = 1e-6
 
 @dataclass(frozen=True)
 class Simplification:
+    """A simplified program, what each step did, and its simplified symbolic form."""
     program: Program
     steps: tuple[str, ...]             # what each step removed or rewrote
     expressions: dict | None = None    # the simplified symbolic form ({"update": ..., state: ...})
 
 
 def remove_dead_code(prog: Program) -> Simplification:
+    """The program without dead statements and dead state variables (exact by construction)."""
     live = set(live_statements(prog))
     states = live_states(prog)
     steps = [f"removed dead statement `{s}`" for i, s in enumerate(prog.statements) if i not in live]
@@ -47,6 +49,7 @@ def remove_dead_code(prog: Program) -> Simplification:
 
 
 def simplified_expressions(prog: Program) -> dict[str, sp.Expr]:
+    """The simplified symbolic form of ``prog``: ``{"update": expr, state: expr}``."""
     return _simplified_forms(prog)[0]
 
 
@@ -78,6 +81,8 @@ def _factor_scale(e: sp.Expr) -> sp.Expr:
 
 
 def simplify_steps(prog: Program) -> Simplification:
+    """Simplify ``prog`` by the steps of the module docstring, each verified numerically; what each
+    step did is in ``steps``."""
     dead = remove_dead_code(prog)
     current, steps = dead.program, list(dead.steps)
     try:

@@ -1,5 +1,6 @@
 """Symbolic form of a program: sympy expressions for the update and each new state value in terms
-of the inputs (w, g, lr, t and the old state values). The guards are dropped (DESIGN.md)."""
+of the inputs (w, g, lr, t and the old state values). The guards are dropped
+(``docs/design.md``, "The program language")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Family matching: what a (discovered) program *is* (issue 5).
+"""Family matching: what a (discovered) program *is*.
 
 ``match(prog, family)`` simplifies the program, takes its symbolic form and fits it to a family's
 template; it returns whether it matched and the fitted constants. Families (``lr`` is the program's
@@ -30,6 +30,7 @@ FAMILIES = ("lion", "signum", "sgd-momentum", "adam")
 
 @dataclass(frozen=True)
 class MatchResult:
+    """Whether a program matched a family, the fitted constants, or why not."""
     family: str
     matched: bool
     constants: dict = field(default_factory=dict)
@@ -196,6 +197,8 @@ def _fit_adam(exprs: dict, states: tuple[str, ...]):
 
 
 def match(prog: Program, family: str) -> MatchResult:
+    """Whether ``prog`` (simplified first) belongs to ``family`` (one of ``FAMILIES``), with the
+    constants fitted from it."""
     family = family.lower()
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")

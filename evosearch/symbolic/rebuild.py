@@ -19,6 +19,7 @@ _REDUCTIONS = {"norm", "dot", "cosine_sim", "global_norm", "clip_by_global_norm"
 
 
 class Unsupported(ValueError):
+    """An expression the program language cannot write."""
     pass
 
 

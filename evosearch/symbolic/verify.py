@@ -1,7 +1,8 @@
 """Numerical equivalence of two programs: run both (numpy forms, float64) on random problems and
-compare their update trajectories. Every simplification step is checked this way (issue 5).
+compare their update trajectories. Every simplification step is checked this way (``exact.py``).
 
-The comparison is modulo the division guard (DESIGN.md: "simplification reasons modulo the guard"):
+The comparison is modulo the division guard (``docs/design.md``, "The program language": the sympy
+forms drop the guards, so simplification reasons modulo them):
 by default ``/`` and ``reciprocal`` divide exactly here, so that ``x / sqrt(x*x)`` and ``sign(x)``
 agree; values are still clamped finite."""
 
@@ -58,4 +59,5 @@ def max_relative_difference(p: Program, q: Program, seeds=(0, 1, 2), steps: int 
 
 
 def equivalent(p: Program, q: Program, rtol: float = 1e-6) -> bool:
+    """Whether ``p`` and ``q`` give the same update trajectories to ``rtol``."""
     return max_relative_difference(p, q) <= rtol

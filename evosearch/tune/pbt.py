@@ -14,7 +14,7 @@ What is tuned (``search_space``):
   over two decades either side of the program's default: 1.0 for a program that scales ``lr`` by a
   literal itself (the warm start's ``lr = lr * 0.001``, so every program a search finds), else 1e-3
   (programs written like torch optimizers, e.g. Lion). ``--lr`` sets another default.
-- the constants ``evosearch.hyperparams.infer`` names (the exported optimizer's constructor
+- the constants ``evosearch.optim.hyperparams.infer`` names (the exported optimizer's constructor
   arguments): ``weight_decay`` log-uniform over two decades either side of its value, and each of
   ``betas`` (the literal ``interp`` weights, bias corrections follow them) as ``1 - beta``,
   log-uniform from a tenth to ten times its value (capped at 0.5), so that 0.999 moves towards 0.9999
@@ -123,6 +123,7 @@ def _retrain(job: TrialJob, setting: Setting) -> tuple[float, float, str | None]
 
 @dataclass(frozen=True)
 class Outcome:
+    """A setting re-trained from scratch: its fitness, validation loss and failure."""
     setting: Setting
     fitness: float
     val_loss: float
@@ -131,6 +132,8 @@ class Outcome:
 
 @dataclass(frozen=True)
 class TuneResult:
+    """What ``tune`` found, with the runs it compares it to; ``str()`` is the report ``evosearch
+    tune`` prints."""
     task: str
     size: str
     seed: int

@@ -42,9 +42,11 @@ class Hyperparameter:
     complement: bool = False
 
     def value(self, sampled: float) -> float:
+        """The hyperparameter's value for a sampled value."""
         return 1.0 - sampled if self.complement else sampled
 
     def clip(self, sampled: float) -> float:
+        """A sampled value brought back into [low, high]."""
         return min(max(float(sampled), self.low), self.high)
 
     def __str__(self) -> str:
@@ -68,6 +70,7 @@ class Setting:
 
 @dataclass(frozen=True)
 class SearchSpace:
+    """What is tuned for one program, and the program's own setting."""
     params: tuple[Hyperparameter, ...]
     default: Setting
 
@@ -90,6 +93,7 @@ class SearchSpace:
         return Setting(lr, hyper)
 
     def config(self, setting: Setting) -> dict:
+        """The Ray Tune config of a setting (``setting``'s inverse)."""
         out = {}
         for p in self.params:
             v = setting.lr if p.target == "lr" else setting.hyper[p.target]
