@@ -36,6 +36,7 @@ def _cmd_check(args) -> int:
 
 def _cmd_simplify(args) -> int:
     import sympy as sp
+
     from evosearch.symbolic.exact import simplify_steps
     from evosearch.symbolic.match import FAMILIES, identify
     prog = load_program(args.program)

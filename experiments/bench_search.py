@@ -84,6 +84,7 @@ def main(argv=None) -> None:
                     help="compare batched evaluation with K candidates per call against unbatched (3.)")
     args = ap.parse_args(argv)
     import ray
+
     from evosearch.search.executors import init_ray
     init_ray(num_cpus=2)
     base = SearchConfig(warm_start="adamw", max_evals=args.evals, population_size=20, tournament_size=4,

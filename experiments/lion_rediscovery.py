@@ -24,15 +24,15 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from lion_vs_adamw import kept_findings  # a sibling script
+
 import tasks
 from evosearch import Program, reference
 from evosearch.search.config import load_config
-from evosearch.symbolic.match import identify
 from evosearch.search.driver import run_search
-from evosearch.symbolic.exact import simplify
 from evosearch.search.store import RunStore
-
-from lion_vs_adamw import kept_findings     # a sibling script
+from evosearch.symbolic.exact import simplify
+from evosearch.symbolic.match import identify
 
 # Held-out learning-rate grids. Each reaches a decade past where the 600 s runs' tuned optima sat:
 # discovered programs chose 0.03 (then the smallest multiple) and Lion 1e-2 (then the largest lr),

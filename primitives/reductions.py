@@ -12,7 +12,7 @@ import torch
 from sympy.utilities.lambdify import implemented_function
 
 from ._guards import np_div, t_div
-from .base import DIV_EPS, SCALAR, TENSOR, ANY, Primitive, register
+from .base import ANY, DIV_EPS, SCALAR, TENSOR, Primitive, register
 
 
 def _np_norm(xs):

@@ -11,7 +11,7 @@ import numpy as np
 import sympy as sp
 import torch
 
-from ._guards import np_call, t_div, np_div, t_finite
+from ._guards import np_call, np_div, t_div, t_finite
 from .base import ANY, Primitive, register
 
 R = (-3.0, 3.0)      # default test interval

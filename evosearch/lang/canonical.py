@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .ir import GRAD, LR, STEP, WEIGHT, Statement, Var
-from .liveness import dataflow, live_states, live_statements, reads_input
+from .liveness import dataflow, live_statements, live_states, reads_input
 
 if TYPE_CHECKING:
     from .program import Program

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import primitives
 
-from . import canonical, fingerprint as fingerprinting
+from . import canonical
+from . import fingerprint as fingerprinting
 from .errors import ProgramError
 from .ir import SPECIAL_INPUTS, STEP, Const, Operand, Statement, Var, const
 from .kinds import check

@@ -16,12 +16,11 @@ import numpy as np
 import torch
 
 import primitives
-from primitives import SCALAR, TENSOR
-
-from evosearch.lang.liveness import dataflow, needed_statements
-from evosearch.lang.kinds import kinds
 from evosearch.lang.ir import GRAD, LR, STEP, WEIGHT, Const
+from evosearch.lang.kinds import kinds
+from evosearch.lang.liveness import dataflow, needed_statements
 from evosearch.lang.program import Program
+from primitives import SCALAR, TENSOR
 
 # An argument reference in a compiled step: ("var", name) | ("const", value) | ("hyper", key, index)
 Ref = tuple

@@ -13,11 +13,12 @@ from __future__ import annotations
 import keyword
 from pathlib import Path
 
-from . import hyperparams
-from .compiled import CompiledProgram
 from evosearch.lang.ir import GRAD, LR, STEP, WEIGHT
 from evosearch.lang.program import Program
 from evosearch.symbolic.forms import math_text
+
+from . import hyperparams
+from .compiled import CompiledProgram
 
 _HELPERS = (Path(__file__).parent / "export_helpers.py").read_text()
 

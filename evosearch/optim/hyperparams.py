@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from evosearch.lang.liveness import dataflow, needed_statements
 from evosearch.lang.ir import STEP, WEIGHT, Const
+from evosearch.lang.liveness import dataflow, needed_statements
 from evosearch.lang.program import Program
 
 

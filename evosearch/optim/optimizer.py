@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from .compiled import CompiledProgram
 from evosearch.lang.program import Program
+
+from .compiled import CompiledProgram
 
 
 class ProgramOptimizer(torch.optim.Optimizer):

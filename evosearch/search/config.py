@@ -7,10 +7,10 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from .suite import SuiteSpec
 from .evolution import EvolutionConfig
 from .funnel import Funnel
 from .mutation import MutationConfig
+from .suite import SuiteSpec
 
 
 class ConfigError(ValueError):

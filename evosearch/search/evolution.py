@@ -18,12 +18,13 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from evosearch.lang.canonical import canonical_hash
-from evosearch.lang.kinds import check
-from evosearch.lang.liveness import pruning_reason
 from evosearch.lang.errors import ProgramError
 from evosearch.lang.fingerprint import fingerprint
-from .mutation import MutationConfig, mutate
+from evosearch.lang.kinds import check
+from evosearch.lang.liveness import pruning_reason
 from evosearch.lang.program import Program
+
+from .mutation import MutationConfig, mutate
 
 
 @dataclass(frozen=True)

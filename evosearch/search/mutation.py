@@ -13,11 +13,10 @@ import random
 from dataclasses import dataclass
 
 import primitives
-from primitives import SCALAR, TENSOR
-
-from evosearch.lang.kinds import INPUT_KINDS, kinds
 from evosearch.lang.ir import SPECIAL_INPUTS, Const, Statement, Var
+from evosearch.lang.kinds import INPUT_KINDS, kinds
 from evosearch.lang.program import Program
+from primitives import SCALAR, TENSOR
 
 OPERATORS = ("insert", "delete", "modify_argument", "change_function")
 

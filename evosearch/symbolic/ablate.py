@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evosearch.lang.kinds import check
-from evosearch.lang.liveness import pruning_reason
 from evosearch.lang.errors import ProgramError
 from evosearch.lang.ir import Const, Statement
+from evosearch.lang.kinds import check
+from evosearch.lang.liveness import pruning_reason
 from evosearch.lang.program import Program
 
 from .exact import simplify

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .algebra import _float_tidy, simplify_expression
-from evosearch.lang.kinds import check
-from evosearch.lang.liveness import live_states, live_statements
 from evosearch.lang.errors import ProgramError
+from evosearch.lang.kinds import check
+from evosearch.lang.liveness import live_statements, live_states
 from evosearch.lang.program import Program
-from .rebuild import Unsupported, rebuild
+
+from .algebra import _float_tidy, simplify_expression
 from .forms import expressions
+from .rebuild import Unsupported, rebuild
 from .verify import max_relative_difference
 
 RTOL = 1e-6

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from evosearch.lang.liveness import needed_statements
 from evosearch.lang.ir import Const
+from evosearch.lang.liveness import needed_statements
 from evosearch.lang.program import Program
 
 

@@ -23,6 +23,7 @@ import sympy as sp
 
 from evosearch.lang.ir import GRAD, LR, STEP, WEIGHT
 from evosearch.lang.program import Program
+
 from .exact import simplify_steps
 
 FAMILIES = ("lion", "signum", "sgd-momentum", "adam")

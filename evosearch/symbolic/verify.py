@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from primitives._guards import finite
-
-from evosearch.lang.numpy_exec import numpy_step
 from evosearch.lang.ir import GRAD, LR, STEP, WEIGHT
+from evosearch.lang.numpy_exec import numpy_step
 from evosearch.lang.program import Program
-
+from primitives._guards import finite
 
 _UNGUARDED = {"divide": lambda x, y: finite(x / y), "reciprocal": lambda x: finite(1.0 / x)}
 

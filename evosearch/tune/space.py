@@ -9,13 +9,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from evosearch.lang.ir import LR, Const, Statement, Var, const
+from evosearch.lang.kinds import kinds
+from evosearch.lang.liveness import dataflow, needed_statements, reads_input
+from evosearch.lang.program import Program
 from evosearch.optim import hyperparams
 from primitives import SCALAR
-
-from evosearch.lang.liveness import dataflow, needed_statements, reads_input
-from evosearch.lang.kinds import kinds
-from evosearch.lang.ir import LR, Const, Statement, Var, const
-from evosearch.lang.program import Program
 
 TUNABLE = ("lr", "weight_decay", "betas")
 LR_DEFAULT_SCALED = 1.0       # programs that scale lr themselves are searched and scored at lr 1
