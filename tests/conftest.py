@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+# The helper modules of tests/ (not test modules themselves) assert too: rewrite their asserts as
+# pytest does for test modules, so that a failure shows the values compared.
+pytest.register_assert_rewrite("equivalence", "programs", "runs")
+
 
 @pytest.fixture(scope="session")
 def evosearch_cache(tmp_path_factory):
@@ -15,3 +19,20 @@ def evosearch_cache(tmp_path_factory):
     mp.setenv("EVOSEARCH_CACHE", str(folder))
     yield folder
     mp.undo()
+
+
+@pytest.fixture(scope="module")
+def digits(evosearch_cache):
+    """One digits_mlp instance per module (test_tasks.py, test_training.py), shared by its tests so that
+    failures are followed by evaluations on it."""
+    import tasks
+    return tasks.get("digits_mlp")
+
+
+@pytest.fixture(scope="module")
+def adamw_on_digits(digits):
+    """The reference result that every later evaluation of the warm start must reproduce exactly."""
+    from evosearch import reference
+    result = digits.evaluate(reference.load("adamw"), seed=0)
+    assert result.failure is None
+    return result

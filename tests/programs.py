@@ -1,9 +1,11 @@
-"""Programs shared by the simplification and family-matching tests: the paper's raw Lion, and
-obfuscated members of each family (same function, unusual text)."""
+"""Programs shared by several test files (docs/design.md, "Tests follow the layers"): the paper's
+AdamW warm start as text, with helpers for the text form of reference programs; the paper's raw Lion;
+and obfuscated members of each family (same function, unusual text), which the simplification and
+family-matching tests share."""
 
 from __future__ import annotations
 
-from evosearch import Program
+from evosearch import Program, reference
 
 # Seeds that simplify's internal check (verify.max_relative_difference's default 0, 1, 2) never sees.
 SEEDS = (11, 12, 13)
@@ -12,6 +14,44 @@ SEEDS = (11, 12, 13)
 def P(text: str) -> Program:
     return Program.parse(text)
 
+
+# -- program text ------------------------------------------------------------------------------------
+
+# The paper's AdamW warm start, exactly as docs/design.md ("The program language") writes it: the
+# shipped ``adamw`` program.
+ADAMW_TEXT = """\
+def train(w, g, m, v, lr):
+    g2 = square(g)
+    m = interp(g, m, 0.9)
+    v = interp(g2, v, 0.999)
+    sqrt_v = sqrt(v)
+    update = m / sqrt_v
+    wd = w * 0.01
+    update = update + wd
+    lr = lr * 0.001
+    update = update * lr
+    return update, m, v
+"""
+
+
+def reference_text(name: str) -> str:
+    """A reference file without its leading comment lines: what ``str(prog)`` must print."""
+    lines = reference.path(name).read_text().splitlines(keepends=True)
+    while lines and lines[0].startswith("#"):
+        lines.pop(0)
+    return "".join(lines)
+
+
+def assert_round_trips(prog: Program) -> None:
+    """The text form and the JSON form both give the program back."""
+    text = str(prog)
+    again = Program.parse(text)
+    assert again == prog
+    assert str(again) == text
+    assert Program.from_json(prog.to_json()) == prog
+
+
+# -- the paper's raw Lion ------------------------------------------------------------------------------
 
 # The paper's raw program that became Lion (Chen et al. 2023, Program 4 / Sec. 3.2).
 RAW_LION = P("""

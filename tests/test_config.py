@@ -1,5 +1,6 @@
-"""Search configs (issue 4): every documented key parses, and a bad config, TOML file or key is a
-ConfigError that names the problem, reported by the command line with exit code 2 and no run."""
+"""Search configs (``evosearch.search.config``): every documented key (README, "Config keys") parses,
+and a bad config, TOML file or key is a ConfigError that names the problem, reported by the command
+line with exit code 2 and no run."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 
 from evosearch import cli
 from evosearch.search.config import ConfigError, load_config, parse_config
-from test_search import CONFIG, TASK, candidates
+from runs import CONFIG, TASK, candidates
+
 
 @pytest.mark.parametrize("data, named", [
     ({"serach": {"seed": 1}}, "serach"),

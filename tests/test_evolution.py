@@ -1,8 +1,8 @@
-"""Regularized evolution as a pure ask/tell object (issue 4): warm start, determinism, snapshot and
-restore, the cache that spares re-training (canonical hash, fingerprint, twins in flight), rejected
-children, restarts, and the paper's cache rate. No training and no Ray: a cheap deterministic stand-in
-for fitness (``fake_fitness``) replaces it. The search driver that trains candidates is tested in
-test_search.py.
+"""Regularized evolution as a pure ask/tell object (``evosearch.search.evolution``; docs/design.md,
+"Data flow"): warm start, determinism, snapshot and restore, the cache that spares re-training
+(canonical hash, fingerprint, twins in flight), rejected children, restarts, and the paper's cache
+rate. No training and no Ray: a cheap deterministic stand-in for fitness (``fake_fitness``) replaces
+it. The search driver that trains candidates is tested in test_driver.py.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def scripted_mutations(monkeypatch, programs: list[Program]) -> None:
     monkeypatch.setattr(evolution, "mutate", mutate)
 
 
-# ---- 1. evolution as a pure ask/tell object ------------------------------------------------------
+# ---- evolution as a pure ask/tell object ------------------------------------------------------
 
 def test_warm_start_fills_the_population():
     evo = RegularizedEvolution(ADAMW, EvolutionConfig(population_size=7, tournament_size=3), seed=0)
@@ -188,10 +188,11 @@ def test_restart_from_the_best_after_patience_runs_out():
     assert evo.since_improvement == 0
 
 
-# ---- 2. don't pay twice: the paper's cache rate ------------------------------------------------
+# ---- don't pay twice: the paper's cache rate ------------------------------------------------
 
 def test_most_of_5000_children_from_adamw_are_not_trained_anew():
-    """Issue 4 item 2: >= 85% of children rejected or served from the cache (the paper: 89%)."""
+    """Don't pay twice (docs/design.md, "Data flow"): >= 85% of children rejected or served from the
+    cache (the paper: 89%)."""
     evo = RegularizedEvolution(ADAMW, EvolutionConfig(), seed=0)     # P = 100, T = 10
     while evo.counters.generated < 5000:
         for c in evo.ask(1):

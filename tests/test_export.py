@@ -1,6 +1,7 @@
-"""Exported modules (``evosearch export``) pass the same tests as ``to_optimizer``: the library
-equivalences, bit-for-bit agreement with the in-memory optimizer on every reference program, exact
-resume, LR schedulers, and the fused (torch.compile) path; and they import nothing but torch."""
+"""Exported modules (``evosearch.optim.export``, ``evosearch export``; README, "Export") pass the same
+tests as ``to_optimizer``: the library equivalences (equivalence.py), bit-for-bit agreement with the
+in-memory optimizer on every reference program, exact resume, LR schedulers, and the fused
+(torch.compile) path; and they import nothing but torch."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from torch import nn
 from evosearch import Program, reference, to_optimizer
 from evosearch.cli import main as cli
 from evosearch.optim.export import export
-from test_reference import LIBRARY_CASES, compare, make_data, make_model
+from equivalence import LIBRARY_CASES, compare, make_data, make_model
 
 DATA = make_data()
 

@@ -1,7 +1,7 @@
-"""Family matching (issue 5): obfuscated family members are recognised with the right constants,
-the textbook optimizer rebuilt from those constants reproduces the original's trajectory, near
-misses are rejected, and ``evosearch match``. The programs are shared with test_simplify.py
-(programs.py)."""
+"""Family matching (``evosearch.symbolic.match``): obfuscated family members are recognised with the
+right constants, the textbook optimizer rebuilt from those constants reproduces the original's
+trajectory, near misses are rejected, and ``evosearch match``. The programs are shared with
+test_simplify.py (programs.py)."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def train(w, g, {states}, lr):{body}
 """)
 
 
-# -- 3. family matching -----------------------------------------------------------------------------
+# -- family matching -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name, prog, family, expected", MATCHES, ids=[m[0] for m in MATCHES])
 def test_family_is_recognised_with_its_constants(name, prog, family, expected):
@@ -277,7 +277,7 @@ def test_match_result_prints_the_constants_or_the_reason():
     assert "no match" in str(match(reference.load("signsgd"), "lion"))
 
 
-# -- 5. command line ----------------------------------------------------------------------------------
+# -- command line ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name, family, code", [("lion", "lion", 0), ("signum", "lion", 1),
                                                 ("adamw", "adam", 0), ("rmsprop", "adam", 1),

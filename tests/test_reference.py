@@ -1,76 +1,22 @@
-"""Every reference program against the implementation that already exists, step by step.
+"""Every reference program against the implementation that already exists, step by step (README,
+"Reference programs"), and the shipped programs themselves.
 
-In the manner of optax's ``equivalence_test.py``: the same model, the same data, two optimizers, and
-the parameters compared after every one of 60 steps. Where a library implements the rule (torch.optim,
+The same model, the same data, two optimizers, and the parameters compared after every one of 60
+steps (the harness is in equivalence.py). Where a library implements the rule (torch.optim,
 lion-pytorch) it is the reference; otherwise (signSGD, Signum, PowerSign, AddSign, the paper's AdamW
 warm start) the reference is a plain torch transcription of the published formula, written here.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 
 import pytest
 import torch
-from lion_pytorch import Lion
-from torch import nn
 
 from evosearch import Program, reference, to_optimizer
-
-STEPS = 60
-RTOL = 1e-5
-
-# Largest relative difference seen per case, for the report printed at the end of the module.
-WORST: dict[str, float] = {}
-
-
-def make_model() -> nn.Module:
-    """A conv + MLP with 4-d, 2-d and 1-d parameters, fixed initialisation."""
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(),
-        nn.Linear(4 * 6 * 6, 16), nn.Tanh(), nn.Linear(16, 10),
-    )
-
-
-def make_data():
-    gen = torch.Generator().manual_seed(1)
-    x = torch.randn(STEPS, 16, 1, 8, 8, generator=gen)
-    y = torch.randint(0, 10, (STEPS, 16), generator=gen)
-    return x, y
-
-
-DATA = make_data()
-
-
-def rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a - b).norm() / b.norm()).item()
-
-
-def compare(case: str, make_ours, make_ref, steps: int = STEPS) -> float:
-    """Train two copies of the model, one per optimizer, on the same batches; return the largest
-    relative parameter difference over all steps and tensors (asserting it stays below RTOL)."""
-    model_a = make_model()
-    model_b = copy.deepcopy(model_a)
-    start = [p.detach().clone() for p in model_a.parameters()]
-    opt_a, opt_b = make_ours(model_a.parameters()), make_ref(model_b.parameters())
-    x, y = DATA
-    worst = 0.0
-    for step in range(steps):
-        for model, opt in ((model_a, opt_a), (model_b, opt_b)):
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x[step]), y[step]).backward()
-            opt.step()
-        for (name, a), b in zip(model_a.named_parameters(), model_b.parameters()):
-            d = rel_diff(a.detach(), b.detach())
-            assert d < RTOL, f"{case}: step {step + 1}, parameter {name}: relative difference {d:.3g}"
-            worst = max(worst, d)
-    # The comparison only means something if the optimizers actually moved the weights.
-    moved = max(rel_diff(b.detach(), s) for b, s in zip(model_b.parameters(), start))
-    assert moved > 1e-3, f"{case}: the reference optimizer barely moved the weights ({moved:.3g})"
-    WORST[case] = max(WORST.get(case, 0.0), worst)
-    return worst
+from equivalence import LIBRARY_CASES, WORST, compare
+from programs import ADAMW_TEXT
 
 
 def ours(name: str, lr: float, foreach: bool, **hyper):
@@ -79,16 +25,6 @@ def ours(name: str, lr: float, foreach: bool, **hyper):
 
 
 FOREACH = pytest.mark.parametrize("foreach", [True, False], ids=["foreach", "per_tensor"])
-
-LIBRARY_CASES = {
-    "sgd": (0.1, lambda ps: torch.optim.SGD(ps, lr=0.1)),
-    "sgd_momentum": (0.05, lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9)),
-    "adagrad": (0.05, lambda ps: torch.optim.Adagrad(ps, lr=0.05, eps=1e-8)),
-    "rmsprop": (1e-3, lambda ps: torch.optim.RMSprop(ps, lr=1e-3)),
-    "adam": (1e-2, lambda ps: torch.optim.Adam(ps, lr=1e-2)),
-    "adamw_torch": (1e-2, lambda ps: torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.01)),
-    "lion": (1e-3, lambda ps: Lion(ps, lr=1e-3, betas=(0.9, 0.99), weight_decay=0.01)),
-}
 
 
 @FOREACH
@@ -200,20 +136,9 @@ def test_reference_program_parses_and_round_trips(name):
 
 
 def test_adamw_warm_start_parses_exactly_as_written():
-    """DESIGN.md's warm start, verbatim, is the shipped adamw program."""
-    text = (
-        "def train(w, g, m, v, lr):\n"
-        "    g2 = square(g)\n"
-        "    m = interp(g, m, 0.9)\n"
-        "    v = interp(g2, v, 0.999)\n"
-        "    sqrt_v = sqrt(v)\n"
-        "    update = m / sqrt_v\n"
-        "    wd = w * 0.01\n"
-        "    update = update + wd\n"
-        "    lr = lr * 0.001\n"
-        "    update = update * lr\n"
-        "    return update, m, v\n"
-    )
+    """The warm start of docs/design.md ("The program language"), verbatim, is the shipped adamw
+    program."""
+    text = ADAMW_TEXT
     prog = Program.parse(text)
     assert prog == reference.load("adamw")
     assert str(prog) == text

@@ -1,4 +1,5 @@
-"""Simplification and ablation (issue 5), and ``evosearch simplify``.
+"""Simplification (``evosearch.symbolic.exact``, checked by ``symbolic.verify``), ablation
+(``symbolic.ablate``), and ``evosearch simplify``.
 
 Every exact rewrite is re-checked here independently of ``simplify``'s own check: the original and
 the simplified program are run on random noisy quadratics with seeds that ``simplify`` does not use,
@@ -48,7 +49,7 @@ def constants(prog: Program) -> list[float]:
     return [a.value for s in prog.statements for a in s.args if isinstance(a, Const)]
 
 
-# -- 1. every rewrite is exact ----------------------------------------------------------------------
+# -- every rewrite is exact ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", reference.names())
 def test_reference_programs_simplify_to_the_same_function(name):
@@ -73,7 +74,7 @@ def test_obfuscated_programs_simplify_to_the_same_function(name):
     assert len(simplify(small).statements) <= len(small.statements)
 
 
-# -- 2. specific rewrites ---------------------------------------------------------------------------
+# -- specific rewrites ---------------------------------------------------------------------------
 
 def _exact(prog: Program) -> Program:
     small = simplify(prog)
@@ -281,7 +282,7 @@ def train(w, g, m, lr):
     assert not result.matched and result.reason
 
 
-# -- 4. the paper's raw Lion, ablated -----------------------------------------------------------------
+# -- the paper's raw Lion, ablated -----------------------------------------------------------------
 
 @pytest.fixture
 def quadratic_fitness(evosearch_cache):
@@ -307,7 +308,7 @@ def test_raw_lion_ablates_to_lion(quadratic_fitness):
     assert r.constants["lr_scale"] == pytest.approx(0.0002, rel=1e-6)
 
 
-# -- 5. command line ----------------------------------------------------------------------------------
+# -- command line ----------------------------------------------------------------------------------
 
 @pytest.fixture
 def raw_lion_file(tmp_path):
@@ -344,7 +345,7 @@ def test_cli_simplify_ablate_is_reported_as_approximate(raw_lion_file, capsys, e
     assert "arcsin" in exact and "arcsin" not in approximate.split("def train")[1]
 
 
-# -- 6. property: simplify never breaks a program ------------------------------------------------------
+# -- property: simplify never breaks a program ------------------------------------------------------
 
 @st.composite
 def mutated_programs(draw):

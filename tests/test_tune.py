@@ -1,5 +1,6 @@
-"""Population-based tuning (issue 7): the search space, the tuned program, checkpoints that carry
-model and optimizer state across PBT's exploit step, and small real runs on a local Ray instance."""
+"""Population-based tuning (``evosearch.tune``; README, "Tuning a discovered optimizer"): the search
+space, the tuned program, checkpoints that carry model and optimizer state across PBT's exploit
+step, and small real runs on a local Ray instance."""
 
 from __future__ import annotations
 

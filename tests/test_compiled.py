@@ -1,6 +1,7 @@
-"""``CompiledProgram``: the generated straight-line step (Python-float lr and t, multi-tensor path)
-must compute bit for bit what the statement-by-statement interpreter computes, on the programs a
-search trains (mutants of the reference programs, every primitive allowed) and on special values."""
+"""``CompiledProgram`` (``evosearch.optim.compiled``): the generated straight-line step (Python-float
+lr and t, multi-tensor path) must compute bit for bit what the statement-by-statement interpreter
+computes, on the programs a search trains (mutants of the reference programs, every primitive
+allowed) and on special values."""
 
 from __future__ import annotations
 

@@ -1,11 +1,12 @@
-"""The search driver (issue 4, item 6): whole searches — on a local Ray, on a two-node Ray cluster,
-with a worker actor killed mid-run, with the driver SIGKILLed and resumed — plus determinism, batched
-evaluation, the funnel and the command line. Evolution's ask/tell object alone is tested in
-test_evolution.py.
+"""The search driver (``evosearch.search.driver``, docs/design.md "Data flow"): whole searches on a
+local Ray, on a two-node Ray cluster, with a worker actor killed mid-run, with the driver SIGKILLed
+and resumed; determinism, batched evaluation, the funnel, and ``evosearch search`` on an existing
+run folder. Evolution's ask/tell object alone is tested in test_evolution.py, config errors in
+test_config.py.
 
-Searches train on the ``quadratic`` proxy task (~0.15 s per evaluation) with tiny budgets. Ray workers
-import ``tasks`` afresh, so only registered tasks can be used on Ray. The baseline cache is one
-temporary folder per test session (``evosearch_cache`` in conftest.py).
+Searches train on the ``quadratic`` proxy task (~0.15 s per evaluation) with tiny budgets (helpers in
+runs.py). Ray workers import ``tasks`` afresh, so only registered tasks can be used on Ray. The
+baseline cache is one temporary folder per test session (``evosearch_cache`` in conftest.py).
 """
 
 from __future__ import annotations
@@ -23,84 +24,20 @@ from pathlib import Path
 import pytest
 
 from evosearch import Program, cli
-from evosearch.search.config import SearchConfig, load_config
+from evosearch.search.config import load_config
 from evosearch.search.evolution import RegularizedEvolution
 from evosearch.search.funnel import Funnel
 from evosearch.search.driver import run_search
 from evosearch.search.report import summary
 from evosearch.search.store import RunStore
-
-TASK = "quadratic"
+from runs import CONFIG, TASK, Hook, candidates, check_run_store, history_of, tiny_config
 
 
 # ---- helpers ------------------------------------------------------------------------------------
 
-def candidates(folder: Path) -> list[dict]:
-    db = sqlite3.connect(Path(folder) / "run.sqlite")
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute("SELECT * FROM candidates ORDER BY id")]
-    finally:
-        db.close()
-
-
-def history_of(rows: list[dict]) -> list[tuple]:
-    return [(r["id"], r["status"], r["program"], r["fitness"], r["parent_id"], r["mutation"], r["cached_from"])
-            for r in rows]
-
-
 def candidate_id(item) -> int:
     """The id of an executor queue item: a Candidate, or a (Candidate, task size) pair."""
     return item.id if hasattr(item, "id") else item[0].id
-
-
-def tiny_config(**overrides) -> SearchConfig:
-    # the time limit only turns a lost candidate (the loop waiting for it forever) into a failure
-    cfg = SearchConfig(warm_start="adamw", max_evals=12, population_size=10, tournament_size=3,
-                       tasks=(TASK,), task_seeds=(0,), batch_size=2, time_limit=120)
-    return replace(cfg, **overrides)
-
-
-class Hook:
-    """A progress object for ``run_search``: ``on_update(evo, executor)`` runs every loop iteration."""
-
-    def __init__(self, on_update=None):
-        self.on_update = on_update
-        self.executor = None
-        self.messages = []
-
-    def log(self, message: str) -> None:
-        self.messages.append(message)
-
-    def update(self, evo, executor, elapsed: float) -> None:
-        self.executor = executor
-        if self.on_update:
-            self.on_update(evo, executor)
-
-
-def check_run_store(folder: Path, outcome) -> list[dict]:
-    """Invariants of every finished run: ids 0..N-1 each recorded once, counts that agree."""
-    rows = candidates(folder)
-    ids = [r["id"] for r in rows]
-    assert ids == list(range(len(ids))), "candidate ids must be unique and without gaps"
-    evaluated = [r for r in rows if r["status"] == "evaluated"]
-    cached = [r for r in rows if r["status"] == "cached"]
-    assert len(evaluated) + len(cached) == len(rows)
-    store = RunStore(folder)
-    try:
-        counters = store.get_meta("counters")
-    finally:
-        store.close()
-    assert len(evaluated) == counters["evaluated"] == outcome.evaluations
-    assert len(cached) == counters["cache_hits"] == outcome.cache_hits
-    assert counters["generated"] == outcome.generated
-    assert counters["rejected"] == outcome.rejected
-    # every child generated was rejected, served from the cache or trained (the warm start was not generated)
-    assert counters["generated"] == counters["rejected"] + counters["cache_hits"] + counters["evaluated"] - 1
-    for r in cached:
-        source = rows[r["cached_from"]]
-        assert source["status"] == "evaluated" and source["fitness"] == r["fitness"]
-    return rows
 
 
 # ---- fixtures -----------------------------------------------------------------------------------
@@ -139,7 +76,7 @@ def local_ray(ray_module, baselines):
     return ray_module
 
 
-# ---- 3. a small search on a local Ray --------------------------------------------------------------
+# ---- a small search on a local Ray --------------------------------------------------------------
 
 def test_small_search_on_local_ray(local_ray, tmp_path, capsys):
     folder = tmp_path / "run"
@@ -169,7 +106,7 @@ def test_small_search_on_local_ray(local_ray, tmp_path, capsys):
     assert [e["fitness"] for e in hof] == sorted((e["fitness"] for e in hof), reverse=True)
 
 
-# ---- 5. a worker actor killed mid-run -------------------------------------------------------------
+# ---- a worker actor killed mid-run -------------------------------------------------------------
 
 def test_a_killed_worker_is_replaced_and_nothing_is_lost_or_counted_twice(local_ray, no_descriptions, tmp_path):
     state = {}
@@ -198,7 +135,7 @@ def test_a_killed_worker_is_replaced_and_nothing_is_lost_or_counted_twice(local_
     assert after - before, "no evaluation came from the replacement actor"
 
 
-# ---- 4. two Ray nodes -------------------------------------------------------------------------------
+# ---- two Ray nodes -------------------------------------------------------------------------------
 
 def test_search_on_a_two_node_cluster_uses_both_nodes(ray_module, baselines, no_descriptions, tmp_path):
     from ray.cluster_utils import Cluster
@@ -239,24 +176,7 @@ def test_search_on_a_two_node_cluster_uses_both_nodes(ray_module, baselines, no_
         cluster.shutdown()
 
 
-# ---- 6. the driver SIGKILLed and resumed ------------------------------------------------------------
-
-CONFIG = """
-[search]
-warm_start = "adamw"
-seed = 1
-time_limit = 120
-population_size = 10
-tournament_size = 3
-
-[tasks]
-names = ["quadratic"]
-seeds = [0]
-
-[executor]
-batch_size = 2
-"""
-
+# ---- the driver SIGKILLed and resumed ------------------------------------------------------------
 
 MAX_EVALS = 24
 
@@ -378,7 +298,7 @@ def test_candidates_in_flight_when_the_driver_stops_are_trained_after_resume(bas
     assert history_of(candidates(reference_run)) == history_of(rows)
 
 
-# ---- 7. same seed, same history -------------------------------------------------------------------
+# ---- same seed, same history -------------------------------------------------------------------
 
 def test_same_seed_gives_the_same_history_in_process(baselines, no_descriptions, tmp_path):
     cfg = tiny_config(max_evals=10, seed=7, in_process=True)
@@ -409,7 +329,7 @@ def test_batched_evaluation_scores_a_search_bit_for_bit(local_ray, baselines, no
         assert (r["fitness"], r["failure"]) == (e.fitness, e.failure)
 
 
-# ---- 8. the command line (config errors: test_config.py) ------------------------------------------
+# ---- the command line (config errors: test_config.py) ------------------------------------------
 
 def test_an_existing_run_is_not_overwritten_without_resume(baselines, no_descriptions, tmp_path, capsys):
     config = tmp_path / "cfg.toml"

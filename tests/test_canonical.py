@@ -1,4 +1,7 @@
-"""Static analysis: abstract execution on kinds, liveness across steps, pruning, canonical form/hash."""
+"""The canonical form and hash (``evosearch.lang.canonical``; docs/design.md, "The program
+language"): equal for programs that differ only in variable names, dead code, unread states or the
+order of commutative arguments; different otherwise; and the canonical form is a valid program that
+keeps exactly the live statements."""
 
 from __future__ import annotations
 
@@ -10,17 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import primitives
-from evosearch import Program, ProgramError, reference
+from evosearch import Program, reference
 from evosearch.lang.canonical import canonical_form, canonical_hash
-from evosearch.lang.kinds import check, kinds
+from evosearch.lang.kinds import check
 from evosearch.lang.liveness import live_states, live_statements, needed_statements, pruning_reason, reads_input
-
-SCALAR, TENSOR = primitives.SCALAR, primitives.TENSOR
-
-
-def P(text: str) -> Program:
-    return Program.parse(text)
-
+from programs import P
 
 ADAMW = reference.load("adamw")
 LION = reference.load("lion")
@@ -194,163 +191,6 @@ def test_hash_differs_when_a_state_feeds_the_update_or_not():
 def test_hash_differs_between_reference_programs():
     hashes = {name: canonical_hash(reference.load(name)) for name in reference.names()}
     assert len(set(hashes.values())) == len(hashes)
-
-
-# -- liveness --------------------------------------------------------------------------------------------
-
-def test_live_statements_within_one_step():
-    prog = P("""
-def train(w, g, lr):
-    a = square(g)
-    b = sqrt(a)
-    a = abs(g)
-    c = cos(w)
-    update = a * lr
-    return update
-""")
-    assert live_statements(prog) == (2, 4)
-    assert needed_statements(prog) == (2, 4)
-
-
-def test_cross_step_liveness_through_a_chain_of_states():
-    # v feeds m, m feeds the update: v is live although the update never reads it directly
-    prog = P("""
-def train(w, g, m, v, lr):
-    g2 = square(g)
-    v = interp(g2, v, 0.999)
-    m = m + v
-    update = m * lr
-    return update, m, v
-""")
-    assert live_statements(prog) == (0, 1, 2, 3)
-    assert live_states(prog) == ("m", "v")
-
-
-def test_cross_step_liveness_when_the_update_reads_the_old_state():
-    # the update reads m's value from the previous step; m's new value is still live
-    prog = P("""
-def train(w, g, m, v, lr):
-    update = m * lr
-    m = interp(v, m, 0.9)
-    v = interp(g, v, 0.9)
-    return update, m, v
-""")
-    assert live_statements(prog) == (0, 1, 2)
-    assert live_states(prog) == ("m", "v")
-    assert reads_input(prog, "g")
-
-
-def test_a_state_only_feeding_itself_is_dead():
-    prog = P("""
-def train(w, g, m, lr):
-    m = interp(g, m, 0.9)
-    m = m * 2.0
-    update = g * lr
-    return update, m
-""")
-    assert live_statements(prog) == (2,)
-    assert live_states(prog) == ()
-    # the executor still computes the state it must return
-    assert needed_statements(prog) == (0, 1, 2)
-
-
-def test_a_state_returned_unchanged_and_unread_is_dead():
-    prog = P("def train(w, g, m, lr):\n    update = g * lr\n    return update, m\n")
-    assert live_states(prog) == ()
-    assert canonical_hash(prog) == canonical_hash(reference.load("sgd"))
-
-
-def test_liveness_of_the_reference_programs():
-    for name in reference.names():
-        prog = reference.load(name)
-        assert live_statements(prog) == tuple(range(len(prog.statements))), name
-        assert live_states(prog) == prog.state_names, name
-
-
-# -- pruning ---------------------------------------------------------------------------------------------
-
-def test_pruning_flags_an_update_that_ignores_the_gradient():
-    no_grad = P("def train(w, g, m, lr):\n    m = interp(g, m, 0.9)\n    update = w * lr\n    return update, m\n")
-    assert "gradient" in pruning_reason(no_grad)
-    dead_grad = P("def train(w, g, lr):\n    x = sign(g)\n    update = w * 0.01\n    return update\n")
-    assert "gradient" in pruning_reason(dead_grad)
-
-
-def test_pruning_keeps_programs_that_read_the_gradient_across_steps():
-    # the update reads g only through the momentum of the previous step
-    momentum = P("def train(w, g, m, lr):\n    update = m * lr\n    m = interp(g, m, 0.9)\n    return update, m\n")
-    assert pruning_reason(momentum) is None
-    for name in reference.names():
-        assert pruning_reason(reference.load(name)) is None
-
-
-# -- kinds (abstract execution) --------------------------------------------------------------------------
-
-def test_kinds_tracks_scalars_and_tensors():
-    prog = P("""
-def train(w, g, m, lr, t):
-    n = norm(g)
-    s = lr * n
-    c = cos(t)
-    x = g * s
-    k = clip_by_global_norm(g, c)
-    d = dot(g, m)
-    lr = lr * 0.5
-    m = interp(g, m, 0.9)
-    update = x + k
-    return update, m
-""")
-    envs = kinds(prog)
-    assert len(envs) == len(prog.statements) + 1
-    assert envs[0] == {"w": TENSOR, "g": TENSOR, "m": TENSOR, "lr": SCALAR, "t": SCALAR}
-    final = envs[-1]
-    assert final["n"] == final["s"] == final["c"] == final["d"] == final["lr"] == SCALAR
-    assert final["x"] == final["k"] == final["update"] == TENSOR
-
-
-@pytest.mark.parametrize("body, words", [
-    ("n = norm(lr)", ("scalar where a tensor is needed", "norm")),
-    ("n = norm(2.0)", ("scalar where a tensor is needed", "norm")),
-    ("n = dot(g, 0.5)", ("scalar where a tensor is needed", "argument 2", "dot")),
-    ("n = cosine_sim(t, g)", ("scalar where a tensor is needed", "argument 1")),
-    ("n = clip_by_global_norm(lr, g)", ("scalar where a tensor is needed", "clip_by_global_norm")),
-    ("s = norm(g)\n    n = global_norm(s)", ("scalar where a tensor is needed", "global_norm")),
-    ("n = interp(g, m)", ("interp takes 3 arguments, got 2",)),
-    ("n = sign(q)", ("undefined variable 'q'",)),
-])
-def test_kinds_rejects_kind_errors(body, words):
-    text = f"def train(w, g, m, lr, t):\n    {body}\n    update = g * lr\n    return update, m\n"
-    with pytest.raises(ProgramError) as info:
-        P(text)
-    for word in words:
-        assert word in info.value.reason
-
-
-def test_kinds_rejects_scalar_outputs():
-    with pytest.raises(ProgramError, match="update"):
-        P("def train(w, g, lr):\n    update = lr * 2.0\n    return update\n")
-    with pytest.raises(ProgramError, match="state 'm'"):
-        P("def train(w, g, m, lr):\n    m = norm(g)\n    update = g * lr\n    return update, m\n")
-    # a tensor made scalar by reassignment
-    with pytest.raises(ProgramError, match="scalar where a tensor is needed"):
-        P("def train(w, g, m, lr):\n    g = norm(g)\n    update = w * g\n    m = g * 0.9\n    return update, m\n")
-
-
-def test_kinds_on_hand_built_programs():
-    """The IR can be built without the parser (mutation, JSON); kinds() is what checks it."""
-    from evosearch import Const, Statement, Var
-    good = Program(("w", "g", "lr"), (Statement("u", "multiply", (Var("g"), Var("lr"))),), ("u",))
-    assert kinds(good)[-1]["u"] == TENSOR
-    for stmt, words in [
-        (Statement("u", "softsign", (Var("g"),)), "unknown function"),
-        (Statement("u", "abs", (Var("g"), Var("g"))), "takes 1 argument"),
-        (Statement("u", "norm", (Const(1.0),)), "the number 1.0"),
-        (Statement("pi", "abs", (Var("g"),)), "constant"),
-    ]:
-        with pytest.raises(ProgramError, match=words):
-            kinds(Program(("w", "g", "lr"), (stmt,), ("u",)))
-    with pytest.raises(ProgramError, match="declared twice"):
-        kinds(Program(("w", "g", "g", "lr"), (), ("g", "g")))
 
 
 # -- properties over random programs ----------------------------------------------------------------

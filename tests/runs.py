@@ -1,0 +1,93 @@
+"""Helpers for tests that run whole searches and read their run folders (test_driver.py,
+test_config.py): a tiny config on the quick ``quadratic`` task, a progress hook, and readers of
+``run.sqlite``. The run folder's layout is described in docs/design.md ("The run folder")."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+from evosearch.search.config import SearchConfig
+from evosearch.search.store import RunStore
+
+TASK = "quadratic"
+
+CONFIG = """
+[search]
+warm_start = "adamw"
+seed = 1
+time_limit = 120
+population_size = 10
+tournament_size = 3
+
+[tasks]
+names = ["quadratic"]
+seeds = [0]
+
+[executor]
+batch_size = 2
+"""
+
+
+def candidates(folder: Path) -> list[dict]:
+    db = sqlite3.connect(Path(folder) / "run.sqlite")
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM candidates ORDER BY id")]
+    finally:
+        db.close()
+
+
+def history_of(rows: list[dict]) -> list[tuple]:
+    return [(r["id"], r["status"], r["program"], r["fitness"], r["parent_id"], r["mutation"], r["cached_from"])
+            for r in rows]
+
+
+def tiny_config(**overrides) -> SearchConfig:
+    # the time limit only turns a lost candidate (the loop waiting for it forever) into a failure
+    cfg = SearchConfig(warm_start="adamw", max_evals=12, population_size=10, tournament_size=3,
+                       tasks=(TASK,), task_seeds=(0,), batch_size=2, time_limit=120)
+    return replace(cfg, **overrides)
+
+
+class Hook:
+    """A progress object for ``run_search``: ``on_update(evo, executor)`` runs every loop iteration."""
+
+    def __init__(self, on_update=None):
+        self.on_update = on_update
+        self.executor = None
+        self.messages = []
+
+    def log(self, message: str) -> None:
+        self.messages.append(message)
+
+    def update(self, evo, executor, elapsed: float) -> None:
+        self.executor = executor
+        if self.on_update:
+            self.on_update(evo, executor)
+
+
+def check_run_store(folder: Path, outcome) -> list[dict]:
+    """Invariants of every finished run: ids 0..N-1 each recorded once, counts that agree."""
+    rows = candidates(folder)
+    ids = [r["id"] for r in rows]
+    assert ids == list(range(len(ids))), "candidate ids must be unique and without gaps"
+    evaluated = [r for r in rows if r["status"] == "evaluated"]
+    cached = [r for r in rows if r["status"] == "cached"]
+    assert len(evaluated) + len(cached) == len(rows)
+    store = RunStore(folder)
+    try:
+        counters = store.get_meta("counters")
+    finally:
+        store.close()
+    assert len(evaluated) == counters["evaluated"] == outcome.evaluations
+    assert len(cached) == counters["cache_hits"] == outcome.cache_hits
+    assert counters["generated"] == outcome.generated
+    assert counters["rejected"] == outcome.rejected
+    # every child generated was rejected, served from the cache or trained (the warm start was not generated)
+    assert counters["generated"] == counters["rejected"] + counters["cache_hits"] + counters["evaluated"] - 1
+    for r in cached:
+        source = rows[r["cached_from"]]
+        assert source["status"] == "evaluated" and source["fitness"] == r["fitness"]
+    return rows
