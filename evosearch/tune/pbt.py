@@ -6,7 +6,9 @@ hyperparameters; every ``perturbation_interval`` training iterations (one iterat
 task's steps) the worst quarter copies the model and optimizer state of the best quarter (PBT's
 *exploit*, restored from the checkpoint that trial reported: model ``state_dict``, the exported
 optimizer's ``state_dict``, batch-sampler and RNG state) and perturbs the copied hyperparameters
-(*explore*: each x0.8 or x1.2, or resampled with probability 0.25).
+(*explore*: each x0.8 or x1.2, or resampled with probability 0.25). A trial trains with
+``tasks.TrainingRun``, the loop of ``Task.train`` (same batches, schedule, failure checks and time
+limit), advanced one iteration at a time and checkpointed between iterations.
 
 What is tuned (``search_space``):
 
