@@ -144,7 +144,7 @@ def _generate(compiled: CompiledProgram):
     Python: each statement calls what ``_apply`` would call for it (which argument is a list, one
     value per parameter tensor, is known from the program), so results are the same bit for bit,
     without the per-statement dispatch (half the cost of a small model's update).
-    tests/test_optimizer.py checks the two on random programs."""
+    tests/test_compiled.py checks the two on random programs."""
     prog = compiled.program
     ident: dict[str, str] = {}
 
