@@ -41,7 +41,7 @@ class Funnel:
         from the run's ``(id, program, fitness, failure, large_fitness)`` records in id order."""
         out, best = [], -math.inf
         for cid, text, fitness, failure, large in records:
-            if large is None and self.wants(fitness, failure, warm_fitness, False, fitness > best):
+            if large is None and self.wants(fitness, failure, warm_fitness, cid == warm_id, fitness > best):
                 out.append((cid, text))
             best = max(best, fitness)
         return out
