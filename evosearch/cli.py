@@ -216,7 +216,8 @@ def _cmd_tune(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="evosearch", description=__doc__)
+    parser = argparse.ArgumentParser(prog="evosearch", description="Discover deep-learning optimizers by "
+                                     "evolutionary search over symbolic update-rule programs.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list-programs", help="list the shipped reference programs")
     p.set_defaults(fn=_cmd_list)

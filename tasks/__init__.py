@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .base import FAILURE_FITNESS, Baseline, EvalResult, Task
+from .base import Baseline, Task
+from .results import FAILURE_FITNESS, EvalResult
 from .training import TrainingFailure, TrainingRun
 
 _REGISTRY: dict[str, type[Task]] = {}
@@ -25,7 +26,7 @@ def register(cls: type[Task]) -> type[Task]:
     return cls
 
 
-_MACHINERY = ("base", "training", "batched", "batched_forward")   # modules that define no task
+_MACHINERY = ("base", "results", "training", "batched", "batched_forward")   # modules that define no task
 
 for _mod in pkgutil.iter_modules(__path__):
     if not _mod.name.startswith("_") and _mod.name not in _MACHINERY:

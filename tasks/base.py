@@ -16,11 +16,13 @@ failure (NaN/inf, parameters or loss diverging, an exception, the time limit) sc
 from __future__ import annotations
 
 import abc
+import ast
 import hashlib
 import inspect
 import json
 import os
-from dataclasses import dataclass, field
+import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -28,20 +30,13 @@ import torch
 
 from evosearch.optim.factory import to_optimizer
 
+from .batched import evaluate_batch
+from .results import FAILURE_FITNESS, EvalResult
 from .training import Minibatches, TrainingFailure, TrainingRun, torch_threads
 
-FAILURE_FITNESS = -1.0
 BASELINE_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
 BASELINE_WEIGHT_DECAY = 0.01
 BASELINE_VERSION = 3   # bump when the training loop changes, to invalidate cached baselines
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """A task's score of one optimizer: fitness, the training metrics, why it failed (or None)."""
-    fitness: float
-    metrics: dict = field(default_factory=dict)
-    failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,10 +107,9 @@ class Task(abc.ABC):
 
     def key(self) -> str:
         """Identifies the task's exact setup, for the baseline cache."""
-        # The source of the task's classes is part of the key: editing a model or its data must not
-        # reuse a stale baseline.
-        source = "".join(inspect.getsource(c) for c in type(self).__mro__
-                         if issubclass(c, Task) and c is not Task)
+        # The code of the task's classes is part of the key: editing a model or its data must not
+        # reuse a stale baseline (editing their comments or docstrings keeps it).
+        source = "".join(_code(c) for c in type(self).__mro__ if issubclass(c, Task) and c is not Task)
         text = json.dumps([type(self).__module__, self.name, self.size, self.config, BASELINE_VERSION,
                            BASELINE_LRS, BASELINE_WEIGHT_DECAY, torch.__version__, source], sort_keys=True)
         return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
@@ -127,10 +121,15 @@ class Task(abc.ABC):
             model = self.make_model()
             return self.metrics(model, self.data[2], self.data[3])["val_loss"]
 
+    def sampler(self, seed: int) -> Minibatches:
+        """What draws the training minibatches for ``seed`` (``next()`` gives a step's (x, y)); a
+        task with its own sampling overrides this, keeping a ``generator`` for checkpoints."""
+        return Minibatches(self, seed)
+
     def minibatches(self, seed: int):
-        """The (x, y) training minibatch of each step of ``train`` (``training.Minibatches``);
-        ``tasks.batched`` trains on the same sequence."""
-        batches = Minibatches(self, seed)
+        """The (x, y) training minibatch of each step of ``train``; ``tasks.batched`` trains on the
+        same sequence."""
+        batches = self.sampler(seed)
         for _ in range(self.steps):
             yield batches.next()
 
@@ -201,6 +200,24 @@ class Task(abc.ABC):
         own learning-rate scale, like the warm start's ``lr * 0.001``) and score it."""
         opt_cls = to_optimizer(prog, flat=True)
         return self.evaluate_optimizer(lambda params, lr_: opt_cls(params, lr=lr_), seed, lr, time_limit)
+
+    def evaluate_batch(self, programs, seed: int = 0, lr: float | list[float] = 1.0,
+                       time_limit: float | None = None) -> list[EvalResult]:
+        """``[self.evaluate(p, seed, lr) for p in programs]``, bit for bit, computed by training the
+        models all at once (``tasks.batched``); ``lr`` may be one learning rate per program."""
+        return evaluate_batch(self, programs, seed, lr, time_limit)
+
+
+def _code(cls: type) -> str:
+    """The code of a class: its syntax tree without docstrings (comments are not in it)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
 
 
 def cache_dir() -> Path:

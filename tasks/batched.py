@@ -37,7 +37,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
@@ -46,9 +46,12 @@ from evosearch.optim import hyperparams
 from evosearch.optim.compiled import CompiledProgram
 from evosearch.optim.factory import to_optimizer
 
-from .base import FAILURE_FITNESS, EvalResult, Task
 from .batched_forward import batched_loss as _batched_loss
+from .results import FAILURE_FITNESS, EvalResult
 from .training import checks_weights, loss_failure, lr_factor, torch_threads, weight_failure
+
+if TYPE_CHECKING:
+    from .base import Task
 
 
 def evaluate_batch(task: Task, programs: Sequence, seed: int = 0, lr: float | Sequence[float] = 1.0,

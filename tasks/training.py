@@ -5,7 +5,7 @@ between them (PBT's exploit copies one run's state into another). Both are this 
 identically: a run cut into chunks, saved and loaded, ends with the weights of one uninterrupted run.
 
 Each step: the learning rate ``lr`` times the cosine schedule (``lr_factor``), the minibatch the
-task's sampler draws (``Minibatches``), forward, the loss checks (``loss_failure``), backward, the
+task's sampler draws (``Task.sampler``, ``Minibatches`` by default), forward, the loss checks (``loss_failure``), backward, the
 optimizer's step, and every ``WEIGHT_CHECK_EVERY`` steps the weight check (``weight_failure``); the
 time limit counts training time over all chunks. ``tasks.batched`` trains K models at once with the
 same schedule, sampler and checks.
@@ -89,8 +89,9 @@ def checks_weights(step: int, steps: int) -> bool:
 
 
 class Minibatches:
-    """The training minibatch of each step: indices drawn uniformly with replacement by a generator
-    seeded with ``seed + SAMPLER_SEED_OFFSET``; the whole set when it is no larger than a batch."""
+    """The training minibatch of each step (``Task.sampler``'s default): indices drawn uniformly with
+    replacement by a generator seeded with ``seed + SAMPLER_SEED_OFFSET``; the whole set when it is
+    no larger than a batch. A sampler's ``generator`` state is what a checkpoint keeps of it."""
 
     def __init__(self, task: Task, seed: int):
         self.x, self.y = task.data[0], task.data[1]
@@ -121,9 +122,9 @@ class TrainingRun:
             self.model = task.make_model()
             with torch.no_grad():
                 self.initial_loss = task.metrics(self.model, x_val, y_val)["val_loss"]
+            self.optimizer = make_optimizer(self.model.parameters(), lr)
             self.rng = torch.get_rng_state()
-        self.optimizer = make_optimizer(self.model.parameters(), lr)
-        self.batches = Minibatches(task, seed)
+        self.batches = task.sampler(seed)
         self.step = 0
         self.curve: list[float] = []          # the training loss of every step
         self.failure: str | None = None
@@ -135,20 +136,26 @@ class TrainingRun:
         return self.step >= self.task.steps
 
     def advance(self, steps: int) -> None:
-        """Train ``steps`` more steps (fewer at the end). An exception inside a step (a program's
-        arithmetic) is a failure like the others, never raised."""
+        """Train ``steps`` more steps (fewer at the end). A breakdown (``TrainingFailure``) ends
+        training and is recorded in ``failure``; any other exception (a program's arithmetic, or a
+        bug) is recorded there too and raised, for the caller to judge: ``Task.evaluate`` scores
+        it as a failure, a baseline's tuning does not hide it."""
         end = min(self.step + steps, self.task.steps)
-        if self.failure is None and self.step < end:
-            with torch_threads(1), torch.random.fork_rng():
-                torch.set_rng_state(self.rng)
-                try:
-                    self._train(end)
-                except TrainingFailure as exc:
-                    self.failure = str(exc)
-                except Exception as exc:  # noqa: BLE001 - a candidate's arithmetic must never stop a search
-                    self.failure = f"exception during training: {type(exc).__name__}: {exc}"
-                self.rng = torch.get_rng_state()
-        self.step = end
+        try:
+            if self.failure is None and self.step < end:
+                with torch_threads(1), torch.random.fork_rng():
+                    torch.set_rng_state(self.rng)
+                    try:
+                        self._train(end)
+                    except TrainingFailure as exc:
+                        self.failure = str(exc)
+                    except Exception as exc:
+                        self.failure = f"exception during training: {type(exc).__name__}: {exc}"
+                        raise
+                    finally:
+                        self.rng = torch.get_rng_state()
+        finally:
+            self.step = end
 
     def _train(self, end: int) -> None:
         task, opt, model, total = self.task, self.optimizer, self.model, self.task.steps
@@ -192,17 +199,19 @@ class TrainingRun:
 
     def metrics(self) -> dict:
         """``Task.train``'s result: the validation metrics, the last and a thinned curve of the
-        training loss, the initial validation loss, the steps and the training time. Raises
+        training loss, the initial validation loss, the steps and the time (training and this
+        validation). Raises
         TrainingFailure when training failed or the validation loss is not finite."""
         if self.failure is not None:
             raise TrainingFailure(self.failure)
+        start = time.perf_counter()
         metrics = self.val_metrics()
         if not math.isfinite(metrics["val_loss"]):
             raise TrainingFailure("non-finite validation loss")
         curve = self.curve
         metrics.update(train_loss=curve[-1], initial_val_loss=self.initial_loss,
                        loss_curve=curve[:: max(1, len(curve) // 50)], steps=self.task.steps,
-                       wall_time=self.seconds)
+                       wall_time=self.seconds + time.perf_counter() - start)
         return metrics
 
     # -- checkpoints ---------------------------------------------------------------------------

@@ -105,15 +105,15 @@ def test_a_failing_candidate_fails_alone(monkeypatch):
     assert fallbacks == []
 
 
-def test_learning_rates_and_the_callers_random_state(monkeypatch):
+def test_learning_rates_and_the_task_method(monkeypatch):
     task = tasks.get("quadratic")
     scored_by_val_loss(task, monkeypatch)
     programs = [reference.load("sgd"), reference.load("sgd")]
     rng = torch.random.get_rng_state()
-    same = evaluate_batch(task, programs, lr=[0.1, 0.1])
+    same = task.evaluate_batch(programs, lr=[0.1, 0.1])
     assert same[0] == same[1]
     assert torch.equal(torch.random.get_rng_state(), rng)   # the caller's random state is left alone
-    assert_same(evaluate_batch(task, programs, lr=[0.1, 0.3]),
+    assert_same(task.evaluate_batch(programs, lr=[0.1, 0.3]),
                 [task.evaluate(programs[0], 0, 0.1), task.evaluate(programs[1], 0, 0.3)])
     assert evaluate_batch(task, []) == []
     with pytest.raises(ValueError, match="learning rates"):

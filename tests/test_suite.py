@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import tasks.base
 import tasks.batched
 from evosearch import reference
 from evosearch.search.suite import SuiteEvaluator, SuiteSpec
@@ -18,8 +19,8 @@ def test_batched_evaluation_trains_together_only_where_it_pays(monkeypatch):
     made_up = {TASK: {0: [10.0, 1.0, 1e-3]}}
     items = [(i, ADAMW, None) for i in range(3)]
     batches = []
-    monkeypatch.setattr(tasks.batched, "evaluate_batch", lambda task, programs, **kw: batches.append(
-        len(programs)) or [task.evaluate(p, **kw) for p in programs])
+    monkeypatch.setattr(tasks.base.Task, "evaluate_batch", lambda self, programs, **kw: batches.append(
+        len(programs)) or [self.evaluate(p, **kw) for p in programs])
     for answer, expected in ((False, []), (True, [3])):
         batches.clear()
         monkeypatch.setattr(tasks.batched, "pays", lambda task, size: answer)
@@ -30,9 +31,9 @@ def test_batched_evaluation_trains_together_only_where_it_pays(monkeypatch):
 def test_batched_evaluation_of_mixed_sizes_is_each_alone(monkeypatch):
     """An in-process call may mix proxy and large (funnel) candidates: each size is trained together,
     and every result is the one-at-a-time result, size label included."""
-    batches, evaluate_batch = [], tasks.batched.evaluate_batch
-    monkeypatch.setattr(tasks.batched, "evaluate_batch", lambda task, programs, **kw: batches.append(
-        (task.size, len(programs))) or evaluate_batch(task, programs, **kw))
+    batches, evaluate_batch = [], tasks.base.Task.evaluate_batch
+    monkeypatch.setattr(tasks.base.Task, "evaluate_batch", lambda self, programs, **kw: batches.append(
+        (self.size, len(programs))) or evaluate_batch(self, programs, **kw))
     made_up = {TASK: {0: [10.0, 1.0, 1e-3]}}         # fitness is (10 - val loss) / 9: no tuning needed
     spec = SuiteSpec((TASK,), seeds=(0,), baselines=made_up, large_baselines=made_up, batched="always")
     items = [(0, ADAMW, None), (1, reference.load("lion"), "large"), (2, reference.load("signum"), "proxy"),

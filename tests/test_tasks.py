@@ -305,3 +305,27 @@ def test_a_corrupt_baseline_file_is_recomputed(tiny, tmp_path, monkeypatch, cont
     assert tasks.get(tiny).baseline(seed=0) == good
     assert len(calls) == 8
     assert json.loads(path.read_text())["best_loss"] == good.best_loss    # and rewritten
+
+
+class _Coded(TinyRegression):
+    def make_model(self):
+        return torch.nn.Linear(3, 1)
+
+
+class _Documented(TinyRegression):
+    """The same code as ``_Coded``, with a docstring and a comment."""
+
+    def make_model(self):
+        # a comment
+        return torch.nn.Linear(3, 1)
+
+
+class _Recoded(TinyRegression):
+    def make_model(self):
+        return torch.nn.Linear(3, 2)
+
+
+def test_the_baseline_key_follows_the_code_not_its_docstrings():
+    from tasks.base import _code
+    assert _code(_Coded).replace("_Coded", "X") == _code(_Documented).replace("_Documented", "X")
+    assert _code(_Coded).replace("_Coded", "X") != _code(_Recoded).replace("_Recoded", "X")

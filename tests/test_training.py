@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from evosearch import Program, reference, to_optimizer
-from tasks import FAILURE_FITNESS, TrainingFailure
+import tasks
+from tasks import FAILURE_FITNESS, TrainingFailure, TrainingRun
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -118,3 +119,23 @@ def test_train_itself_raises_training_failure(digits):
     ascent = to_optimizer(program(ASCENT), flat=True)
     with pytest.raises(TrainingFailure, match="diverged"):
         digits.train(lambda params, lr: ascent(params, lr=lr), seed=0, lr=1.0)
+
+
+def test_an_exception_in_a_step_is_raised_by_train_and_recorded_by_the_run(digits):
+    """A bug is not a breakdown: ``Task.train`` raises it as it is (so a baseline's tuning cannot
+    cache it as a failed learning rate); the run records it, and ``evaluate_optimizer`` scores it."""
+    with pytest.raises(RuntimeError, match="optimizer step exploded"):
+        digits.train(lambda p, lr: ExplodingSGD(p, lr=lr), seed=0, lr=0.1)
+    run = TrainingRun(digits, lambda p, lr: ExplodingSGD(p, lr=lr), seed=0, lr=0.1)
+    with pytest.raises(RuntimeError):
+        run.advance(5)
+    assert run.failure == "exception during training: RuntimeError: optimizer step exploded"
+    assert run.step == 5 and run.val_loss() == float("inf")
+
+
+def test_tuning_a_baseline_does_not_hide_a_bug(tmp_path, monkeypatch):
+    monkeypatch.setenv("EVOSEARCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(torch.optim.AdamW, "step", ExplodingSGD.step)
+    with pytest.raises(RuntimeError, match="optimizer step exploded"):
+        tasks.get("quadratic").baseline(seed=0)
+    assert not (tmp_path / "baselines").exists() or not list((tmp_path / "baselines").iterdir())

@@ -92,8 +92,7 @@ class FlatProgramOptimizer(ProgramOptimizer):
         return loss
 
     def load_state_dict(self, state_dict) -> None:
-        """Load as ``torch.optim.Optimizer`` does, then copy the states back into the flat buffers.
-        Load as ``torch.optim.Optimizer`` does, then copy the states back into the flat buffers."""
+        """Load as ``torch.optim.Optimizer`` does, then copy the states back into the flat buffers."""
         super().load_state_dict(state_dict)
         names = self.program.state_names
         for flat in self._flat:

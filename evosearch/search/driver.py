@@ -116,10 +116,11 @@ def _suite(store: RunStore, cfg: SearchConfig, echo) -> SuiteSpec:
     baselines, large = store.baselines()
     if baselines is None:
         baselines = compute_baselines(suite, echo=echo)
+        store.set_baselines(baselines, large)
     if cfg.funnel and large is None:
         echo("funnel selection: tuning AdamW on the large task sizes")
         large = compute_baselines(replace(suite, size=funnels.SIZE), echo=echo)
-    store.set_baselines(baselines, large)
+        store.set_baselines(baselines, large)
     return replace(suite, baselines=baselines, large_baselines=large or {})
 
 

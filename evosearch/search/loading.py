@@ -16,7 +16,7 @@ from .store import RunStore
 def load_program(spec: str) -> Program:
     """The program ``spec`` names (see the module docstring); ProgramError saying what was
     looked for when there is none."""
-    if Path(spec).exists():
+    if Path(spec).is_file():
         return Program.load(spec)
     if ":" in spec:
         run, _, which = spec.rpartition(":")

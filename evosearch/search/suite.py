@@ -95,7 +95,7 @@ class SuiteEvaluator:
     def _evaluate_together(self, ids: list[int], programs: list[Program]) -> list[Evaluation]:
         """Score programs on the suite (trained together per task and seed where ``spec.batched``
         allows it); each is charged an equal share of the time."""
-        from tasks.batched import evaluate_batch, pays
+        from tasks.batched import pays
         start = time.perf_counter()
         per_task = [{} for _ in programs]
         metrics = [{} for _ in programs]
@@ -105,7 +105,7 @@ class SuiteEvaluator:
             together = len(programs) > 1 and (self.spec.batched == "always" or (
                 bool(self.spec.batched) and pays(task, len(programs))))
             for seed in self.spec.seeds:
-                results = (evaluate_batch(task, programs, seed=seed, lr=self.spec.lr, time_limit=self.spec.time_limit)
+                results = (task.evaluate_batch(programs, seed=seed, lr=self.spec.lr, time_limit=self.spec.time_limit)
                            if together else
                            [task.evaluate(p, seed=seed, lr=self.spec.lr, time_limit=self.spec.time_limit)
                             for p in programs])

@@ -103,7 +103,10 @@ def _trial(config: dict, job: TrialJob) -> None:
         with checkpoint.as_directory() as folder:
             run.load(folder)
     while not run.done:
-        run.advance(job.steps_per_iteration)
+        try:
+            run.advance(job.steps_per_iteration)
+        except Exception:  # noqa: BLE001 - a program's arithmetic must not kill the trial (run.failure says why)
+            pass
         val = run.val_loss()
         metrics = {"fitness": _fitness(task, val, job.seed), "val_loss": val, "step": run.step,
                    "failed": run.failure is not None}
