@@ -15,6 +15,39 @@ from evosearch.search.config import ConfigError
 from evosearch.search.loading import load_program
 
 
+INTERRUPTED = 130    # the exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be zero or more, not {text}")
+    return value
+
+
 def _cmd_list(args) -> int:
     for name in reference.names():
         print(f"{name:<14} {reference.path(name)}\n{'':<14} {reference.description(name)}")
@@ -119,6 +152,10 @@ def _cmd_search(args) -> int:
         outcome = run_search(cfg, out, resume=args.resume, progress=progress)
     print(f"search stopped ({outcome.stopped_by}) after {outcome.evaluations} evaluations, "
           f"{outcome.cache_hits} cache hits, {outcome.rejected} children pruned, {outcome.seconds:.0f} s")
+    if outcome.stopped_by == "interrupted":      # everything is saved; the user asked to stop now
+        print(f"saved in {out}: continue with `evosearch search --resume --out {out}`, or export the best "
+              f"with `evosearch export {out}:best -o FILE.py --class-name NAME`")
+        return INTERRUPTED
     if outcome.best_id is None:
         return 0
     return _finish(out, args.class_name)
@@ -143,8 +180,6 @@ def _finish(run: Path, class_name: str) -> int:
 
 def _cmd_show(args) -> int:
     from evosearch.search.report import summary, to_json
-    if not (Path(args.run) / "run.sqlite").is_file():
-        raise ProgramError(f"{args.run!r} is not a run folder (no run.sqlite)")
     s = summary(args.run)
     if args.json:
         print(to_json(s))
@@ -179,17 +214,17 @@ def _add_tune(subparsers) -> None:
     p.add_argument("program", help="a program file, a reference program name, or RUN:best / RUN:ID")
     p.add_argument("--task", required=True, help="the task to tune on (see tasks.names())")
     p.add_argument("--size", default="proxy", help="task size (default proxy)")
-    p.add_argument("--samples", type=int, default=8, help="PBT population size (default 8)")
-    p.add_argument("--time-limit", type=float, help="stop the trials after this many seconds")
+    p.add_argument("--samples", type=_positive_int, default=8, help="PBT population size (default 8)")
+    p.add_argument("--time-limit", type=_positive_float, help="stop the trials after this many seconds")
     p.add_argument("--address", help="join the Ray cluster at this address (default $RAY_ADDRESS, "
                    "else an embedded local Ray)")
-    p.add_argument("--workers", type=int, help="CPUs of the embedded local Ray (default: all)")
+    p.add_argument("--workers", type=_positive_int, help="CPUs of the embedded local Ray (default: all)")
     p.add_argument("--seed", type=int, default=0, help="training seed and PBT seed (default 0)")
-    p.add_argument("--lr", type=float, help="the default lr input (centre of the lr range; default 1 "
+    p.add_argument("--lr", type=_positive_float, help="the default lr input (centre of the lr range; default 1 "
                    "for programs that scale lr themselves, else 1e-3)")
     p.add_argument("--params", help=f"comma-separated subset of {','.join(TUNABLE)} (default: all)")
-    p.add_argument("--iterations", type=int, default=10, help="training chunks (default 10)")
-    p.add_argument("--perturbation-interval", type=int, default=2,
+    p.add_argument("--iterations", type=_positive_int, default=10, help="training chunks (default 10)")
+    p.add_argument("--perturbation-interval", type=_positive_int, default=2,
                    help="iterations between PBT exploit/explore steps (default 2)")
     p.add_argument("--storage", help="folder for Ray Tune's results (default: a temporary folder)")
     p.add_argument("--out", help="the tuned program file (default: tuned_<program>_<task>.py)")
@@ -228,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("program", help="a program file, a reference name, or RUN:best / RUN:ID")
     p.add_argument("--latex", action="store_true", help="also print the math as LaTeX")
     p.add_argument("--ablate", metavar="TASK", help="then simplify approximately on this task")
-    p.add_argument("--tolerance", type=float, default=0.01, help="fitness change allowed by --ablate")
+    p.add_argument("--tolerance", type=_non_negative_float, default=0.01,
+                   help="fitness change allowed by --ablate")
     p.set_defaults(fn=_cmd_simplify)
     p = sub.add_parser("match", help="does a program belong to a family? (exit 0 if it matches)")
     p.add_argument("program", help="a program file, a reference name, or RUN:best / RUN:ID")
@@ -239,14 +275,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("program", help="a program file or a reference program name")
     p.add_argument("-o", "--output", required=True, help="the .py file to write")
     p.add_argument("--class-name", required=True, help="the optimizer class name")
-    p.add_argument("--lr", type=float, default=1e-3, help="the default learning rate (default 1e-3)")
+    p.add_argument("--lr", type=_positive_float, default=1e-3, help="the default learning rate (default 1e-3)")
     p.set_defaults(fn=_cmd_export)
     p = sub.add_parser("search", help="run (or resume) an evolutionary search")
     p.add_argument("config", nargs="?", help="the search's TOML config (optional with --resume)")
     p.add_argument("--out", help="the run folder (default: runs/<config name>-<date>-<time>)")
-    p.add_argument("--max-evals", type=int, help="stop after this many trained candidates")
-    p.add_argument("--time-limit", type=float, help="stop after this many seconds")
-    p.add_argument("--workers", type=int, help="Ray actors (default: one per CPU)")
+    p.add_argument("--max-evals", type=_positive_int, help="stop after this many trained candidates")
+    p.add_argument("--time-limit", type=_positive_float,
+                   help="stop when the run has searched this many seconds (on --resume, counting the "
+                        "earlier sessions' time)")
+    p.add_argument("--workers", type=_positive_int, help="Ray actors (default: one per CPU)")
     p.add_argument("--address", help="join the Ray cluster at this address (default $RAY_ADDRESS, "
                    "else an embedded local Ray)")
     p.add_argument("--seed", type=int, help="the search's random seed")

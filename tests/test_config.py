@@ -20,6 +20,13 @@ from runs import CONFIG, TASK, candidates
     ({"mutation": {"insrt": 1.0}}, "insrt"),
     ({"search": {"population_size": 5, "tournament_size": 9}}, "tournament_size"),
     ({"executor": {"batched": "sometimes"}}, "batched must be true, false or \"always\", not 'sometimes'"),
+    ({"executor": {"batch_size": 0}}, r"\[executor\] batch_size must be a number >= 1, not 0"),
+    ({"executor": {"workers": -2}}, r"\[executor\] workers must be a number >= 0"),
+    ({"tasks": {"seeds": []}}, "seeds must list at least one seed"),
+    ({"tasks": {"time_limit": -1}}, r"\[tasks\] time_limit must be a number >= 0"),
+    ({"tasks": {"lr": 0.0}}, r"\[tasks\] lr must be a positive number"),
+    ({"search": {"time_limit": -5}}, r"\[search\] time_limit must be a number >= 0"),
+    ({"search": {"hall_of_fame": 0}}, r"\[search\] hall_of_fame must be a number >= 1"),
 ])
 def test_config_errors_name_the_problem(data, named):
     with pytest.raises(ConfigError, match=named):

@@ -193,6 +193,36 @@ def evaluated_rows(db_path: Path) -> int:
         db.close()
 
 
+def test_ctrl_c_saves_the_run_and_exits_130(baselines, tmp_path):
+    config = tmp_path / "cfg.toml"
+    config.write_text(CONFIG)
+    folder = tmp_path / "run"
+    log = (tmp_path / "driver.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "evosearch.cli", "search", str(config), "--out", str(folder),
+                             "--in-process", "--max-evals", "1000"], stdout=log, stderr=subprocess.STDOUT,
+                            cwd=tmp_path)
+    try:
+        deadline = time.time() + 120
+        while evaluated_rows(folder / "run.sqlite") < 4:
+            assert proc.poll() is None, f"the driver exited early:\n{(tmp_path / 'driver.log').read_text()}"
+            assert time.time() < deadline, "the driver recorded nothing in 120 s"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(60) == 130, (tmp_path / "driver.log").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    output = (tmp_path / "driver.log").read_text()
+    assert "search stopped (interrupted)" in output and "--resume" in output
+    store = RunStore(folder)
+    try:     # saved: the last snapshot accounts for every recorded candidate
+        assert store.last_snapshot()["counters"]["evaluated"] == evaluated_rows(folder / "run.sqlite") >= 4
+    finally:
+        store.close()
+
+
 def test_driver_killed_with_sigkill_resumes_where_it_stopped(baselines, tmp_path, monkeypatch, capsys):
     import evosearch.search.describe as describe_module
     config = tmp_path / "cfg.toml"

@@ -148,5 +148,16 @@ def _validate(cfg: SearchConfig) -> None:
         raise ConfigError("[search]: need population_size >= 1 and 1 <= tournament_size <= population_size")
     if cfg.max_evals < 1:
         raise ConfigError("[search]: max_evals must be >= 1")
+    at_least = [("[search] time_limit", cfg.time_limit, 0), ("[search] restart_patience", cfg.restart_patience, 0),
+                ("[search] hall_of_fame", cfg.hall_of_fame, 1), ("[search] random_walk", cfg.random_walk, 1),
+                ("[tasks] time_limit", cfg.eval_time_limit, 0), ("[executor] workers", cfg.workers, 0),
+                ("[executor] batch_size", cfg.batch_size, 1)]
+    for key, value, low in at_least:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value < float("inf"):
+            raise ConfigError(f"{key} must be a number >= {low}, not {value!r}")
+    if not cfg.task_seeds:
+        raise ConfigError("[tasks]: seeds must list at least one seed")
+    if not (isinstance(cfg.lr, (int, float)) and 0 < cfg.lr < float("inf")):
+        raise ConfigError(f"[tasks] lr must be a positive number, not {cfg.lr!r}")
     if cfg.batched not in (True, False, "always"):
         raise ConfigError(f'[executor]: batched must be true, false or "always", not {cfg.batched!r}')

@@ -61,7 +61,9 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
     saved config, with this ``cfg``'s budget and executor settings). ``progress`` shows the search
     live (``progress.Progress``); ``executor`` replaces the one the config asks for."""
     folder = Path(folder)
-    store = RunStore(folder)
+    if resume and not (folder / "run.sqlite").is_file():
+        raise ConfigError(f"{folder} holds no run to resume")
+    store = RunStore(folder, create=not resume)
     try:
         cfg = _settle_config(store, cfg, resume, folder)
         evo = _evolution(store, cfg, resume)

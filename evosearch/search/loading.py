@@ -28,8 +28,6 @@ def load_program(spec: str) -> Program:
 
 
 def _from_run(run: str, which: str) -> Program:
-    if not (Path(run) / "run.sqlite").is_file():
-        raise ProgramError(f"{run!r} is not a run folder (no run.sqlite)")
     store = RunStore(run)
     try:
         if which == "best":

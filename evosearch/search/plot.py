@@ -17,12 +17,12 @@ def plot_run(run: str | Path, out: str | Path | None = None, window: int = 100) 
     import matplotlib.pyplot as plt
     run = Path(run)
     out = Path(out) if out else run
-    out.mkdir(parents=True, exist_ok=True)
     store = RunStore(run)
     try:
         rows = [r for r in store.history() if r[1] is not None]
     finally:
         store.close()
+    out.mkdir(parents=True, exist_ok=True)
     if not rows:
         raise ValueError(f"run {run} has no candidates to plot")
     fitness = np.array([r[1] for r in rows])

@@ -23,11 +23,8 @@ def summary(folder: str | Path) -> dict:
             counters = snap["counters"]
         hof = store.hall_of_fame(store.get_meta("config", {}).get("hall_of_fame", 10))
         known = store.descriptions(e["canonical_hash"] for e in hof)
-        missing = {e["canonical_hash"]: describe.describe_program(Program.parse(e["program"]))
-                   for e in hof if e["canonical_hash"] not in known}
-        if missing:
-            store.put_descriptions(missing)
-            known.update(missing)
+        known.update({e["canonical_hash"]: describe.describe_program(Program.parse(e["program"]))
+                      for e in hof if e["canonical_hash"] not in known})   # shown, not stored: show only reads
         for entry in hof:
             entry.update(known[entry["canonical_hash"]])
         best = {"program": hof[0]["program"], "fitness": hof[0]["fitness"], "id": hof[0]["id"]} if hof else None

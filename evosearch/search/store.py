@@ -55,14 +55,25 @@ CREATE TABLE IF NOT EXISTS snapshots (
 """
 
 
+class RunFolderError(ValueError):
+    """A folder that holds no run where one is needed; the message names the folder."""
+
+
 class RunStore:
     """A run folder (see the module docstring): every write a transaction, every read of the current
-    state."""
+    state. Opens the run in ``folder``, which must exist (RunFolderError otherwise: reading a run
+    never creates one); ``create=True`` makes the folder and an empty store for a new run."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, create: bool = False):
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.folder / "run.sqlite", timeout=30, isolation_level=None)
+        path = self.folder / "run.sqlite"
+        if create:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        elif not path.is_file():
+            raise RunFolderError(f"{str(folder)!r} is not a run folder (no run.sqlite)")
+        elif path.stat().st_size == 0:
+            raise RunFolderError(f"{str(folder)!r} holds no run (run.sqlite is empty)")
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)

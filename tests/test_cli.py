@@ -1,0 +1,107 @@
+"""The command line's contract with the run folder and with bad numbers: commands that read a run
+never create or change one, a missing or empty run folder is an error with exit code 2 for every
+command that takes one, and counts and limits that are zero or negative are refused with a message
+that names the option. (Whole searches from the command line: test_driver.py; config errors:
+test_config.py.)"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from evosearch.cli import main
+
+OLD_RUN = Path(__file__).parent / "data" / "run_before_layout"
+
+
+def listing(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` with a hash of its bytes."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def fails_with_exit_2(argv: list[str], capsys, named: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("evosearch: error:") and named in err and "Traceback" not in err, err
+
+
+RUN_COMMANDS = {
+    "show": lambda run: ["show", str(run)],
+    "show --json": lambda run: ["show", str(run), "--json"],
+    "plot": lambda run: ["plot", str(run)],
+    "export RUN:best": lambda run: ["export", f"{run}:best", "-o", str(run.parent / "x.py"), "--class-name", "X"],
+    "simplify RUN:3": lambda run: ["simplify", f"{run}:3"],
+    "check RUN:best": lambda run: ["check", f"{run}:best"],
+    "search --resume": lambda run: ["search", "--resume", "--out", str(run), "--in-process"],
+}
+
+
+@pytest.mark.parametrize("command", list(RUN_COMMANDS))
+def test_a_missing_run_folder_is_an_error_and_is_not_created(command, tmp_path, capsys):
+    run = tmp_path / "no_such_run"
+    fails_with_exit_2(RUN_COMMANDS[command](run), capsys, "no_such_run")
+    assert not run.exists() and not (tmp_path / "x.py").exists()
+
+
+@pytest.mark.parametrize("command", list(RUN_COMMANDS))
+def test_an_empty_run_folder_is_an_error_and_stays_empty(command, tmp_path, capsys):
+    run = tmp_path / "empty"
+    run.mkdir()
+    fails_with_exit_2(RUN_COMMANDS[command](run), capsys, "empty")
+    assert list(run.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", list(RUN_COMMANDS))
+def test_an_empty_run_sqlite_is_an_error_and_stays_empty(command, tmp_path, capsys):
+    run = tmp_path / "blank"
+    run.mkdir()
+    (run / "run.sqlite").write_bytes(b"")
+    fails_with_exit_2(RUN_COMMANDS[command](run), capsys, "blank")
+    assert listing(run) == {"run.sqlite": hashlib.sha256(b"").hexdigest()}
+
+
+def test_show_and_export_read_a_run_without_changing_it(tmp_path, capsys):
+    """Even where the hall of fame has no stored descriptions, ``show`` describes it for the screen
+    only: the run folder's files are byte for byte what they were."""
+    run = tmp_path / "run"
+    shutil.copytree(OLD_RUN, run)
+    db = sqlite3.connect(run / "run.sqlite")
+    db.execute("DELETE FROM descriptions")
+    db.commit()
+    db.close()
+    before = listing(run)
+    assert main(["show", str(run)]) == 0
+    assert main(["show", str(run), "--json"]) == 0
+    assert main(["export", f"{run}:best", "-o", str(tmp_path / "found.py"), "--class-name", "Found"]) == 0
+    assert "family" in capsys.readouterr().out
+    assert listing(run) == before
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["search", "CONFIG", "--max-evals", "-1"], "--max-evals"),
+    (["search", "CONFIG", "--max-evals", "0"], "--max-evals"),
+    (["search", "CONFIG", "--time-limit", "-5"], "--time-limit"),
+    (["search", "CONFIG", "--time-limit", "0"], "--time-limit"),
+    (["search", "CONFIG", "--workers", "0"], "--workers"),
+    (["search", "CONFIG", "--workers", "-2"], "--workers"),
+    (["tune", "lion", "--task", "quadratic", "--samples", "0"], "--samples"),
+    (["tune", "lion", "--task", "quadratic", "--iterations", "-1"], "--iterations"),
+    (["tune", "lion", "--task", "quadratic", "--time-limit", "0"], "--time-limit"),
+    (["export", "lion", "-o", "OUT", "--class-name", "L", "--lr", "-1e-3"], "--lr"),
+    (["simplify", "lion", "--tolerance", "-0.1"], "--tolerance"),
+])
+def test_zero_or_negative_counts_and_limits_are_refused_by_name(argv, option, tmp_path, capsys):
+    argv = [str(tmp_path / "cfg.toml") if a == "CONFIG" else str(tmp_path / "out.py") if a == "OUT" else a
+            for a in argv]
+    (tmp_path / "cfg.toml").write_text("[tasks]\nnames = ['quadratic']\n")
+    with pytest.raises(SystemExit) as stop:
+        main(argv + ["--out", str(tmp_path / "run")] if argv[0] == "search" else argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}" in err, err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "out.py").exists()
