@@ -55,13 +55,14 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from evosearch.lang.liveness import live_statements, pruning_reason
+    from evosearch.lang.liveness import live_statements
+    from evosearch.lang.pruning import why_pruned
     from evosearch.symbolic.forms import math_text
     prog = load_program(args.program)
     print(prog, end="")
     print(f"statements: {len(prog)} ({len(live_statements(prog))} live)")
     print(f"canonical hash: {prog.canonical_hash()}\nfingerprint:    {prog.fingerprint()}")
-    reason = pruning_reason(prog)
+    reason = why_pruned(prog)
     print(f"search would prune it: {reason}" if reason else "search would train it")
     print(math_text(prog))
     return 0
@@ -113,8 +114,10 @@ def _cmd_match(args) -> int:
 
 def _cmd_export(args) -> int:
     from evosearch.optim.export import export
+    from evosearch.tune.space import LR_DEFAULT_RAW, LR_DEFAULT_SCALED, scales_lr
     prog = load_program(args.program)
-    path = export(prog, args.output, args.class_name, lr=args.lr)
+    lr = args.lr if args.lr is not None else LR_DEFAULT_SCALED if scales_lr(prog) else LR_DEFAULT_RAW
+    path = export(prog, args.output, args.class_name, lr=lr)
     print(f"wrote {path} (class {args.class_name})")
     return 0
 
@@ -158,18 +161,19 @@ def _cmd_search(args) -> int:
         return INTERRUPTED
     if outcome.best_id is None:
         return 0
-    return _finish(out, args.class_name)
+    return _finish(out, args.class_name, cfg.lr)
 
 
-def _finish(run: Path, class_name: str) -> int:
-    """Simplify the best program and export it next to the run."""
+def _finish(run: Path, class_name: str, lr: float) -> int:
+    """Simplify the best program and export it next to the run, its default ``lr`` the one the
+    search scored it with (``[tasks] lr``)."""
     from evosearch.optim.export import export
     from evosearch.symbolic.exact import simplify_steps
     from evosearch.symbolic.forms import math_text
     best = load_program(f"{run}:best")
     result = simplify_steps(best)
     (run / "best_simplified.py").write_text(str(result.program))
-    path = export(result.program, run / f"{class_name.lower()}.py", class_name)
+    path = export(result.program, run / f"{class_name.lower()}.py", class_name, lr=lr)
     print(f"best program ({run}/best.py):\n{best}")
     for step in result.steps:
         print(f"  simplify: {step}")
@@ -275,7 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("program", help="a program file or a reference program name")
     p.add_argument("-o", "--output", required=True, help="the .py file to write")
     p.add_argument("--class-name", required=True, help="the optimizer class name")
-    p.add_argument("--lr", type=_positive_float, default=1e-3, help="the default learning rate (default 1e-3)")
+    p.add_argument("--lr", type=_positive_float,
+                   help="the constructor's default learning rate (default: 1.0 for a program that scales lr "
+                        "by a literal itself, as every searched program does, else 1e-3)")
     p.set_defaults(fn=_cmd_export)
     p = sub.add_parser("search", help="run (or resume) an evolutionary search")
     p.add_argument("config", nargs="?", help="the search's TOML config (optional with --resume)")

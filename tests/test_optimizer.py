@@ -289,11 +289,19 @@ def test_unknown_constructor_arguments_are_named_in_a_type_error(family):
     assert "nesterov" in str(info.value)
 
 
-def test_adam_program_has_no_weight_decay_argument():
-    # The adam program has no `w * c` statement, so passing torch.optim.Adam's weight_decay is an error
-    # rather than a silently ignored argument.
-    with pytest.raises(TypeError, match="weight_decay"):
-        Adam(make_model().parameters(), lr=1e-3, weight_decay=0.1)
+@pytest.mark.parametrize("flat", [False, True])
+def test_a_program_without_decay_takes_decoupled_weight_decay_as_adamw_does(flat):
+    """The adam program has no ``w * c`` statement: its optimizer still accepts ``weight_decay``
+    (default 0), applied decoupled before each step, so that Adam's program with it is AdamW."""
+    cls = to_optimizer(reference.load("adam"), "Adam", flat=flat)
+    assert cls([torch.nn.Parameter(torch.zeros(1))]).defaults["weight_decay"] == 0.0
+    ours_model, lib_model, start = make_model(), make_model(), make_model()
+    ours = cls(ours_model.parameters(), lr=1e-2, betas=(0.9, 0.999), weight_decay=0.1)
+    lib = torch.optim.AdamW(lib_model.parameters(), lr=1e-2, betas=(0.9, 0.999), weight_decay=0.1, eps=1e-8)
+    train(ours_model, ours, range(STEPS))
+    train(lib_model, lib, range(STEPS))
+    assert_moved(lib_model, start)
+    assert_close_models(ours_model, lib_model, PLUMBING_RTOL, "Adam program + weight_decay vs torch AdamW")
 
 
 def test_lion_constructor_has_lion_pytorchs_shape():

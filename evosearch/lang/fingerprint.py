@@ -32,7 +32,9 @@ _TOTAL = sum(SIZES)
 
 
 @lru_cache(maxsize=1)
-def _inputs():
+def fixed_inputs():
+    """(initial weights, the gradient of each step, the lr of each step): random, but the same in
+    every run and on every machine."""
     rng = np.random.default_rng(20230213)  # fixed: the fingerprint must never change between runs
     w0 = rng.standard_normal(_TOTAL)
     grads = [rng.standard_normal(_TOTAL) for _ in range(STEPS)]
@@ -44,7 +46,7 @@ def run_numpy(prog: Program, steps: int = STEPS):
     """Run ``prog`` for ``steps`` steps on the fixed inputs. Returns (updates, states): per step, the
     update and the new value of each state, each a flat array over both parameter tensors (a value
     that is one number per tensor is broadcast over that tensor's segment)."""
-    w0, grads, lrs = _inputs()
+    w0, grads, lrs = fixed_inputs()
     w = w0
     states = {name: np.zeros(_TOTAL) for name in prog.state_names}
     updates, history = [], []

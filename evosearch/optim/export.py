@@ -11,14 +11,17 @@ the module in named parts: the docstring, the update functions, the fused step, 
 from __future__ import annotations
 
 import keyword
+import textwrap
 from pathlib import Path
 
 from evosearch.lang.ir import GRAD, LR, STEP, WEIGHT
 from evosearch.lang.program import Program
+from evosearch.lang.pruning import follows_lr
 from evosearch.symbolic.forms import math_text
 
 from . import hyperparams
 from .compiled import CompiledProgram
+from .optimizer import LR_IGNORED
 
 _HELPERS = (Path(__file__).parent / "export_helpers.py").read_text()
 
@@ -76,7 +79,7 @@ def generate(prog: Program, class_name: str, lr: float = 1e-3) -> str:
     per_tensor, multi = _statements(compiled, names)
     return "".join([
         _docstring(prog, spec, class_name, lr),
-        "\nimport torch\n\n\n", _HELPERS, "\n",
+        "\nimport torch\n\n\n" if follows_lr(prog) else "\nimport warnings\n\nimport torch\n\n\n", _HELPERS, "\n",
         _update_functions(prog, compiled, names, per_tensor, multi, has_global),
         _fused_step(names, has_global),
         "_compiled_step = None\n\n\n",
@@ -145,7 +148,8 @@ def _docstring(prog: Program, spec: hyperparams.HyperSpec, class_name: str, lr: 
     """The module docstring: the program, its math and the constructor's arguments."""
     program_text = "\n".join("    " + line for line in str(prog).splitlines())
     math = "\n".join("    " + line for line in math_text(prog).splitlines())
-    defaults = ", ".join(f"{k}={v!r}" for k, v in spec.defaults.items())
+    defaults = ", ".join(f"{k}={v!r}" for k, v in hyperparams.constructor_defaults(spec).items())
+    warning = "" if follows_lr(prog) else "\n" + "\n".join(textwrap.wrap(LR_IGNORED, 99)) + "\n"
     return f'''"""{class_name}: an optimizer exported by evosearch.
 
 The update rule, in evosearch's program language (the optimizer does w <- w - update; every state
@@ -160,7 +164,7 @@ Constructor: ``{class_name}(params, lr={lr!r}{', ' + defaults if defaults else '
 {_hyper_doc(spec)}
 ``foreach`` (default on) updates all tensors of a group with multi-tensor kernels; ``fused=True``
 compiles the step with torch.compile (slow first step, then the fastest on CPU and GPU).
-"""
+{warning}"""
 '''
 
 
@@ -210,18 +214,20 @@ def _optimizer_class(prog: Program, spec: hyperparams.HyperSpec, names: _ModuleN
     """The optimizer class: constructor checks, per-parameter state, and ``step`` choosing the fused,
     one-tensor or multi-tensor path."""
     ind, states, hargs = _IND, names.state_args, names.hargs
-    defaults = ", ".join(f"{k}={v!r}" for k, v in spec.defaults.items())
+    arguments = hyperparams.constructor_defaults(spec)
+    decoupled = hyperparams.decoupled_decay(spec)
+    defaults = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
     init_sig = f"self, params, lr={lr!r}" + (f", {defaults}" if defaults else "")
     unpack = []
-    for key, default in spec.defaults.items():
+    for key, default in arguments.items():
         if isinstance(default, tuple):
             unpack.append(f"{', '.join(names.spec_names[(key, k)] for k in range(len(default)))}"
                           f"{',' if len(default) == 1 else ''} = group[{key!r}]")
         else:
             unpack.append(f"{key} = group[{key!r}]")
-    hyper_kwargs = ", ".join(f"{k}={k}" for k in spec.defaults)
-    checks = []
-    for key, default in spec.defaults.items():
+    hyper_kwargs = ", ".join(f"{k}={k}" for k in arguments)
+    checks = [] if follows_lr(prog) else [f"        warnings.warn({class_name + ': ' + LR_IGNORED!r}, UserWarning, stacklevel=2)"]
+    for key, default in arguments.items():
         if isinstance(default, tuple):
             checks.append(f"        {key} = tuple(float(b) for b in {key})\n"
                           f"        if len({key}) != {len(default)}:\n"
@@ -232,6 +238,8 @@ def _optimizer_class(prog: Program, spec: hyperparams.HyperSpec, names: _ModuleN
         f"{ind * 4}state_{i} = [self.state[p][{s!r}] for p in params]\n" for i, s in enumerate(prog.state_names))
     call_args = ", ".join(["params", "grads"] + states + ["lr", "t"] + hargs)
     tensor_args = ", ".join(["_s(lr)", "_s(t)"] + [f"_s({h})" for h in hargs])
+    decay = (f"{ind * 4}if weight_decay:      # decoupled, as torch.optim.AdamW\n"
+             f"{ind * 5}torch._foreach_mul_(params, 1.0 - lr * weight_decay)\n") if decoupled else ""
     return f'''class {class_name}(torch.optim.Optimizer):
     def __init__({init_sig}, *, foreach=None, fused=False):
         if not lr >= 0.0:
@@ -263,7 +271,7 @@ def _optimizer_class(prog: Program, spec: hyperparams.HyperSpec, names: _ModuleN
             for t, params in by_step.items():
                 t = float(t)
                 grads = [p.grad for p in params]
-{gather_states}                if group["fused"]:
+{decay}{gather_states}                if group["fused"]:
                     if _compiled_step is None:
                         _compiled_step = torch.compile(_fused_step, dynamic=False)
                     _compiled_step(params, grads, {', '.join(states) + ', ' if states else ''}{tensor_args})
@@ -290,6 +298,9 @@ def _hyper_doc(spec: hyperparams.HyperSpec) -> str:
                      "the statements run.")
     if "weight_decay" in spec.defaults:
         parts.append("``weight_decay`` is the constant the program multiplies ``w`` by.")
+    else:
+        parts.append("``weight_decay`` (default 0) is decoupled: each step first multiplies the weights by "
+                     "``1 - lr * weight_decay``, as torch.optim.AdamW does.")
     parts.append("Every other constant is part of the rule.")
     return " ".join(parts)
 

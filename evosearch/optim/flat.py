@@ -83,6 +83,8 @@ class FlatProgramOptimizer(ProgramOptimizer):
                 states = [flat.views(s) for s in flat.states]
             else:
                 w, g, states = [flat.w], [flat.g], [[s] for s in flat.states]
+            if self._decoupled:
+                self._decay([flat.w], group)
             updates, new_states = self._compiled(w, g, states, float(group["lr"]), float(flat.t), group, True)
             torch._foreach_sub_(w, updates)
             for old, new in zip(states, new_states):

@@ -26,6 +26,24 @@ class HyperSpec:
     bindings: dict = field(default_factory=dict)        # (stmt, arg pos) -> (name, index or None)
 
 
+DECOUPLED_DECAY = 0.0    # the default of ``weight_decay`` for a program that has no decay literal
+
+
+def constructor_defaults(spec: HyperSpec) -> dict:
+    """An optimizer's arguments after ``lr``: the program's named literals, and ``weight_decay``
+    in every case (``DECOUPLED_DECAY`` when the program has none: the optimizer then applies it
+    decoupled, ``w <- w * (1 - lr * weight_decay)`` before each step, as torch.optim.AdamW and
+    lion-pytorch do), so that any exported optimizer drops in where AdamW or Lion was."""
+    if "weight_decay" in spec.defaults:
+        return dict(spec.defaults)
+    return {**spec.defaults, "weight_decay": DECOUPLED_DECAY}
+
+
+def decoupled_decay(spec: HyperSpec) -> bool:
+    """Whether ``weight_decay`` is applied by the optimizer (True) or is a literal of the program."""
+    return "weight_decay" not in spec.defaults
+
+
 def infer(prog: Program) -> HyperSpec:
     """The hyperparameters of ``prog`` by the rule of the module docstring."""
     flow = dataflow(prog)

@@ -8,11 +8,18 @@ time that parameter has a gradient; parameters without gradients are skipped. ``
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from evosearch.lang.program import Program
 
+from . import hyperparams
 from .compiled import CompiledProgram
+
+LR_IGNORED = ("WARNING: this update rule is not proportional to its lr input (evosearch's learning-rate "
+              "rule was off when it was found): the lr you pass, and any LR scheduler, do not set its "
+              "step size as they would for AdamW or Lion.")
 
 
 class ProgramOptimizer(torch.optim.Optimizer):
@@ -20,9 +27,11 @@ class ProgramOptimizer(torch.optim.Optimizer):
 
     program: Program
     _compiled: CompiledProgram
+    _follows_lr: bool = True
 
     def __init__(self, params, lr: float = 1e-3, *, foreach: bool | None = None, **hyper):
-        spec_defaults = type(self)._spec.defaults
+        spec_defaults = hyperparams.constructor_defaults(type(self)._spec)
+        self._decoupled = hyperparams.decoupled_decay(type(self)._spec)
         unknown = set(hyper) - set(spec_defaults)
         if unknown:
             raise TypeError(f"{type(self).__name__} got unexpected arguments {sorted(unknown)}; "
@@ -39,7 +48,15 @@ class ProgramOptimizer(torch.optim.Optimizer):
             else:
                 value = float(value)
             defaults[key] = value
+        if not self._follows_lr:
+            warnings.warn(f"{type(self).__name__}: {LR_IGNORED}", UserWarning, stacklevel=3)
         super().__init__(params, defaults)
+
+    @staticmethod
+    def _decay(params: list[torch.Tensor], group: dict) -> None:
+        """Decoupled weight decay, ``w <- w * (1 - lr * weight_decay)``, before the step."""
+        if group["weight_decay"]:
+            torch._foreach_mul_(params, 1.0 - group["lr"] * group["weight_decay"])
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -66,6 +83,8 @@ class ProgramOptimizer(torch.optim.Optimizer):
             foreach = group["foreach"] if group["foreach"] is not None else True
             for t, params in by_step.items():
                 grads = [p.grad for p in params]
+                if self._decoupled:
+                    self._decay(params, group)
                 states = [[self.state[p][name] for p in params] for name in states_names]
                 updates, new_states = self._compiled(params, grads, states, float(group["lr"]),
                                                      float(t), group, foreach)

@@ -34,6 +34,8 @@ class SearchConfig:
     hall_of_fame: int = 10           # programs kept in hall_of_fame.json
     strategy: str = "evolution"      # "evolution", or "random" search (1..random_walk mutations of the warm start)
     random_walk: int = 10
+    lr_proportional: bool = True     # train only children whose update is proportional to lr (False:
+                                     # allow lr-free rules; their exports warn that lr is ignored)
     # [mutation]
     mutation: MutationConfig = field(default_factory=MutationConfig)
     # [tasks]
@@ -56,7 +58,8 @@ class SearchConfig:
     def evolution(self) -> EvolutionConfig:
         """The ``[search]`` and ``[mutation]`` settings as evolution takes them."""
         return EvolutionConfig(self.population_size, self.tournament_size, self.restart_patience,
-                               mutation=self.mutation, strategy=self.strategy, random_walk=self.random_walk)
+                               mutation=self.mutation, strategy=self.strategy, random_walk=self.random_walk,
+                               lr_proportional=self.lr_proportional)
 
     def funnel_settings(self) -> Funnel:
         """The ``[funnel]`` section as the driver uses it."""
@@ -75,8 +78,10 @@ class SearchConfig:
 
     @staticmethod
     def from_dict(d: dict) -> "SearchConfig":
-        """The config a run store kept."""
+        """The config a run store kept. A run keeps the rules it was started with: one saved before
+        the learning-rate rule existed resumes without it."""
         d = dict(d)
+        d.setdefault("lr_proportional", False)
         d["mutation"] = MutationConfig(**{k: tuple(v) if isinstance(v, list) else v
                                           for k, v in d.get("mutation", {}).items()})
         for key in ("tasks", "task_seeds"):
@@ -87,7 +92,7 @@ class SearchConfig:
 
 SECTIONS = {
     "search": {"warm_start", "max_evals", "time_limit", "seed", "population_size", "tournament_size",
-               "restart_patience", "hall_of_fame", "strategy", "random_walk"},
+               "restart_patience", "hall_of_fame", "strategy", "random_walk", "lr_proportional"},
     "tasks": {"names": "tasks", "size": "task_size", "seeds": "task_seeds", "lr": "lr",
               "time_limit": "eval_time_limit"},
     "executor": {"workers", "batch_size", "batched", "address", "in_process"},
@@ -159,5 +164,7 @@ def _validate(cfg: SearchConfig) -> None:
         raise ConfigError("[tasks]: seeds must list at least one seed")
     if not (isinstance(cfg.lr, (int, float)) and 0 < cfg.lr < float("inf")):
         raise ConfigError(f"[tasks] lr must be a positive number, not {cfg.lr!r}")
+    if not isinstance(cfg.lr_proportional, bool):
+        raise ConfigError(f"[search] lr_proportional must be true or false, not {cfg.lr_proportional!r}")
     if cfg.batched not in (True, False, "always"):
         raise ConfigError(f'[executor]: batched must be true, false or "always", not {cfg.batched!r}')

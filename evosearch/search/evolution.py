@@ -22,6 +22,7 @@ from evosearch.lang.errors import ProgramError
 from evosearch.lang.fingerprint import fingerprint
 from evosearch.lang.kinds import check
 from evosearch.lang.liveness import pruning_reason
+from evosearch.lang.pruning import lr_reason
 from evosearch.lang.program import Program
 
 from .mutation import MutationConfig, mutate
@@ -96,6 +97,7 @@ class EvolutionConfig:
     mutation: MutationConfig = field(default_factory=MutationConfig)
     strategy: str = "evolution"  # or "random": children are 1..random_walk random mutations of the
     random_walk: int = 10        # warm start, no selection (the paper's random-search baseline)
+    lr_proportional: bool = True  # prune children whose update is not proportional to lr (lang/pruning.py)
 
 
 class RegularizedEvolution:
@@ -187,6 +189,11 @@ class RegularizedEvolution:
                     self.counters.rejected += 1
                     continue
                 if pruning_reason(prog) is not None:
+                    self.counters.rejected += 1
+                    continue
+                # (a program canonically equal to one already told has passed this rule)
+                if (self.config.lr_proportional and canonical_hash(prog) not in self.hash_cache
+                        and lr_reason(prog) is not None):
                     self.counters.rejected += 1
                     continue
                 child_prog = prog

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from evosearch.lang.errors import ProgramError
 from evosearch.lang.ir import Const, Statement
 from evosearch.lang.kinds import check
-from evosearch.lang.liveness import pruning_reason
+from evosearch.lang.pruning import follows_lr, why_pruned
 from evosearch.lang.program import Program
 
 from .exact import simplify
@@ -40,7 +40,9 @@ def _variants(prog: Program):
 
 def ablate(prog: Program, fitness, tolerance: float = 0.01) -> Ablation:
     """``fitness(program) -> float`` scores a program (e.g. a task's evaluate). Greedy: keep taking
-    the first variant whose fitness is within ``tolerance`` of the original's."""
+    the first variant whose fitness is within ``tolerance`` of the original's. A program whose update
+    follows ``lr`` keeps doing so (``lang/pruning.py``)."""
+    keeps_lr = follows_lr(prog)
     base = fitness(prog)
     current, steps = prog, []
     improved = True
@@ -51,7 +53,7 @@ def ablate(prog: Program, fitness, tolerance: float = 0.01) -> Ablation:
                 check(variant)
             except ProgramError:
                 continue
-            if pruning_reason(variant):
+            if why_pruned(variant, lr_proportional=keeps_lr):
                 continue
             variant = simplify(variant)
             f = fitness(variant)

@@ -1,0 +1,62 @@
+"""Which children the search does not train, judged without training (Chen et al. 2023, Sec. 2.2:
+programs that cannot be useful are pruned before they cost an evaluation).
+
+- An update that never reads the gradient cannot learn (``liveness.pruning_reason``, structural).
+- An update that is not proportional to the ``lr`` input ignores the learning rate a user passes and
+  any schedule: short proxy tasks reward programs that overwrite ``lr`` with a constant (switching the
+  cosine schedule off), and such a discovery is no optimizer one can tune. ``lr_reason`` runs the
+  program on the fingerprint's fixed gradients with the weights held still, once with the fixed
+  learning rates and once with each scaled by 0.1 and by 3.7, and asks every step's update to scale
+  by the same factor (to 1e-6 of the update's size). Programs that keep ``lr`` inside their state
+  (``m = m + lr * g; update = m``) pass: their updates scale with the schedule too.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .fingerprint import SIZES, STEPS, fixed_inputs
+from .ir import GRAD, LR, STEP, WEIGHT
+from .liveness import pruning_reason
+from .numpy_exec import numpy_step
+
+if TYPE_CHECKING:
+    from .program import Program
+
+LR_SCALES = (0.1, 3.7)
+RTOL = 1e-6
+
+
+def _updates(prog: Program, scale: float) -> list[np.ndarray]:
+    w, grads, lrs = fixed_inputs()
+    states = {name: np.zeros(len(w)) for name in prog.state_names}
+    out = []
+    for k in range(STEPS):
+        env = {WEIGHT: w, GRAD: grads[k], LR: np.float64(lrs[k] * scale), STEP: np.float64(k + 1), **states}
+        update, states = numpy_step(prog, env, SIZES)
+        out.append(update)
+    return out
+
+
+def lr_reason(prog: Program) -> str | None:
+    """Why the update is not proportional to the ``lr`` input (see the module docstring), or None."""
+    base = _updates(prog, 1.0)
+    for scale in LR_SCALES:
+        for k, (u, v) in enumerate(zip(base, _updates(prog, scale))):
+            size = max(float(np.max(np.abs(u))) * scale, float(np.max(np.abs(v))), 1e-300)
+            if float(np.max(np.abs(v - scale * u))) > RTOL * size:
+                return f"the update is not proportional to lr (lr x {scale:g} at step {k + 1})"
+    return None
+
+
+def why_pruned(prog: Program, lr_proportional: bool = True) -> str | None:
+    """Why the search would not train ``prog`` (None: it would): the gradient rule, and with
+    ``lr_proportional`` the learning-rate rule."""
+    return pruning_reason(prog) or (lr_reason(prog) if lr_proportional else None)
+
+
+def follows_lr(prog: Program) -> bool:
+    """Whether ``prog``'s update is proportional to its ``lr`` input."""
+    return lr_reason(prog) is None
