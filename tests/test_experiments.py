@@ -188,3 +188,18 @@ def test_lion_rediscovery_tuning_says_when_the_lr_made_no_difference():
     assert tuned("t", lambda task, lr: -abs(lr - 0.1), (0.01, 0.1, 1.0)) == (0.0, 0.1)
     # a program that overwrites its lr input: every multiple gives the same run
     assert tuned("t", lambda task, lr: 0.97, (0.01, 0.1, 1.0)) == (0.97, None)
+
+
+def test_lr_response_tells_an_optimizer_that_follows_lr_from_one_that_ignores_it(tmp_path):
+    from evosearch import Program, reference
+    from evosearch.optim.export import export
+    warm = str(reference.load("adamw"))
+    constant = Program.parse(warm.replace("    lr = lr * 0.001\n", "    lr = wd * 0.002253\n"))
+    export(reference.load("adamw"), tmp_path / "follows.py", "Discovered", lr=1.0)
+    export(constant, tmp_path / "ignores.py", "Discovered", lr=1.0)
+    out = run(EXPERIMENTS / "lr_response.py", tmp_path / "follows.py", tmp_path / "ignores.py")
+    rows = {line.split("|")[1].strip(): [float(v) for v in line.split("|")[2:6]]
+            for line in out.splitlines() if line.startswith(f"| {tmp_path}")}
+    follows, ignores = rows[str(tmp_path / "follows.py")], rows[str(tmp_path / "ignores.py")]
+    assert len(set(ignores)) == 1                       # the same loss whatever the lr
+    assert len(set(follows[:3])) == 3 and follows[3] > max(follows[:3])    # lr held at 0: untrained
