@@ -116,10 +116,21 @@ def _cmd_export(args) -> int:
     from evosearch.optim.export import export
     from evosearch.tune.space import LR_DEFAULT_RAW, LR_DEFAULT_SCALED, scales_lr
     prog = load_program(args.program)
+    if _names_a_run(args.program) and not args.as_is:     # as the search's own discovered.py
+        from evosearch.symbolic.exact import simplify_steps
+        result = simplify_steps(prog)
+        for step in result.steps:
+            print(f"simplify: {step}")
+        prog = result.program
     lr = args.lr if args.lr is not None else LR_DEFAULT_SCALED if scales_lr(prog) else LR_DEFAULT_RAW
     path = export(prog, args.output, args.class_name, lr=lr)
     print(f"wrote {path} (class {args.class_name})")
     return 0
+
+
+def _names_a_run(spec: str) -> bool:
+    """Whether a PROGRAM argument is RUN:best or RUN:ID (a searched program), not a file or a name."""
+    return ":" in spec and not Path(spec).is_file()
 
 
 def _cmd_demo(args) -> int:
@@ -275,8 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     from evosearch.symbolic.match import FAMILIES
     p.add_argument("--family", required=True, choices=FAMILIES)
     p.set_defaults(fn=_cmd_match)
-    p = sub.add_parser("export", help="write a program as a standalone torch.optim.Optimizer module")
-    p.add_argument("program", help="a program file or a reference program name")
+    p = sub.add_parser("export", help="write a program as a standalone torch.optim.Optimizer module",
+                       description="Write a program as a module that imports only torch. A program from a "
+                                   "run (RUN:best, RUN:ID) is simplified first, as the search's own "
+                                   "discovered.py is; files and reference programs are exported as written.")
+    p.add_argument("program", help="a program file, a reference program name, or RUN:best / RUN:ID")
+    p.add_argument("--as-is", action="store_true", help="export a run's program without simplifying it")
     p.add_argument("-o", "--output", required=True, help="the .py file to write")
     p.add_argument("--class-name", required=True, help="the optimizer class name")
     p.add_argument("--lr", type=_positive_float,

@@ -105,3 +105,19 @@ def test_zero_or_negative_counts_and_limits_are_refused_by_name(argv, option, tm
     err = capsys.readouterr().err
     assert f"argument {option}" in err, err
     assert not (tmp_path / "run").exists() and not (tmp_path / "out.py").exists()
+
+
+def test_export_of_a_runs_program_is_simplified_as_the_searchs_own_export_is(tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(OLD_RUN, run)
+    db = sqlite3.connect(run / "run.sqlite")
+    (text,) = db.execute("SELECT program FROM candidates WHERE id = 9").fetchone()
+    dead = text.replace("    return update", "    junk = tan(lr)\n    return update")
+    db.execute("UPDATE candidates SET program = ? WHERE id = 9", (dead,))
+    db.commit()
+    db.close()
+    assert main(["export", f"{run}:9", "-o", str(tmp_path / "simple.py"), "--class-name", "Found"]) == 0
+    assert "removed dead statement `junk = tan(lr)`" in capsys.readouterr().out
+    assert "junk" not in (tmp_path / "simple.py").read_text()
+    assert main(["export", f"{run}:9", "-o", str(tmp_path / "raw.py"), "--class-name", "Found", "--as-is"]) == 0
+    assert "junk = tan(lr)" in (tmp_path / "raw.py").read_text()
