@@ -54,6 +54,17 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _cmd_tasks(args) -> int:
+    import tasks
+    print(f"{'task':<14} {'proxy: steps x batch':<22} {'large: steps x batch':<22} description")
+    for name in tasks.names():
+        task = tasks.get(name)
+        sizes = [f"{task.sizes[s]['steps']} x {task.sizes[s]['batch_size']}" if s in task.sizes else "-"
+                 for s in ("proxy", "large")]
+        print(f"{name:<14} {sizes[0]:<22} {sizes[1]:<22} {task.description}")
+    return 0
+
+
 def _cmd_check(args) -> int:
     from evosearch.lang.liveness import live_statements
     from evosearch.lang.pruning import why_pruned
@@ -271,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list-programs", help="list the shipped reference programs")
     p.set_defaults(fn=_cmd_list)
+    p = sub.add_parser("list-tasks", help="list the proxy tasks with their sizes and descriptions")
+    p.set_defaults(fn=_cmd_tasks)
     p = sub.add_parser("check", help="parse and analyse a program: liveness, hashes, math")
     p.add_argument("program", help="a program file or a reference program name")
     p.set_defaults(fn=_cmd_check)
