@@ -205,6 +205,7 @@ def _finish(run: Path, class_name: str, lr: float) -> int:
 
 
 def _cmd_show(args) -> int:
+    from evosearch.search.readings import readings_text
     from evosearch.search.report import summary, to_json
     s = summary(args.run)
     if args.json:
@@ -212,12 +213,15 @@ def _cmd_show(args) -> int:
         return 0
     print(f"run {args.run}: {s['evaluations']} evaluations, {s['cache_hits']} cache hits, "
           f"{s['pruned']} pruned of {s['generated']} children, {s['elapsed']:.0f} s")
-    print(f"warm start fitness: {s['warm_start_fitness']}")
+    print("fitness: 1.0 is tuned AdamW's validation loss on the same task, seed and budget, 0 the untrained "
+          "model's; beside it, each task's loss and its ratio to AdamW's")
+    warm = s["warm_start_fitness"]
+    print(f"warm start fitness: {'-' if warm is None else f'{warm:.4f}'}  {readings_text(s['warm_start_tasks'])}")
     for rank, e in enumerate(s["hall_of_fame"], 1):
-        tf = ", ".join(f"{k} {v:.3f}" for k, v in e["task_fitness"].items())
         family = f"{e['family']} ({', '.join(f'{k}={v:.4g}' for k, v in e['constants'].items())})" \
             if e.get("family") else "no known family"
-        print(f"#{rank}  candidate {e['id']}  fitness {e['fitness']:.4f}  ({tf})  family: {family}")
+        print(f"#{rank}  candidate {e['id']}  fitness {e['fitness']:.4f}  family: {family}")
+        print(f"    {readings_text(e['tasks'])}")
         text = e.get("simplified") or e["program"]
         print("    " + str(text).strip().replace("\n", "\n    "))
     return 0

@@ -121,3 +121,16 @@ def test_export_of_a_runs_program_is_simplified_as_the_searchs_own_export_is(tmp
     assert "junk" not in (tmp_path / "simple.py").read_text()
     assert main(["export", f"{run}:9", "-o", str(tmp_path / "raw.py"), "--class-name", "Found", "--as-is"]) == 0
     assert "junk = tan(lr)" in (tmp_path / "raw.py").read_text()
+
+
+def test_show_explains_fitness_with_each_tasks_loss_against_tuned_adamw(tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(OLD_RUN, run)
+    assert main(["show", str(run)]) == 0
+    out = capsys.readouterr().out
+    # candidate 9: fitness 0.8014 is a validation loss 24.9 times tuned AdamW's (1.658 against 0.0665)
+    assert "1.0 is tuned AdamW's validation loss" in out
+    assert "quadratic: val loss 1.658 (24.9x tuned AdamW's 0.0665)" in out
+    assert main(["show", str(run), "--json"]) == 0
+    entry = __import__("json").loads(capsys.readouterr().out)["hall_of_fame"][0]
+    assert entry["tasks"]["quadratic"]["loss_ratio"] == pytest.approx(1.658121109008789 / 0.06650444865226746)

@@ -32,9 +32,23 @@ def old_run(tmp_path) -> Path:
     return run
 
 
+def holds(new, old) -> bool:
+    """``new`` holds everything ``old`` has, unchanged (dicts may have gained keys)."""
+    if isinstance(old, dict):
+        return isinstance(new, dict) and all(k in new and holds(new[k], v) for k, v in old.items())
+    if isinstance(old, list):
+        return isinstance(new, list) and len(new) == len(old) and all(map(holds, new, old))
+    return new == old
+
+
 def test_show_prints_what_it_printed_before(old_run, capsys):
+    """Every key and value the earlier version printed, unchanged; later versions add keys (the
+    per-task readings of each hall-of-fame program)."""
     assert main(["show", str(old_run), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == json.loads((DATA / "run_before_layout.show.json").read_text())
+    shown = json.loads(capsys.readouterr().out)
+    before = json.loads((DATA / "run_before_layout.show.json").read_text())
+    assert holds(shown, before)
+    assert not holds(shown, {**before, "evaluations": before["evaluations"] + 1})   # the check can fail
 
 
 def test_export_of_the_best_program_trains(old_run, tmp_path):

@@ -24,6 +24,7 @@ from .config import ConfigError, SearchConfig
 from .describe import Describer
 from .evolution import Candidate, RegularizedEvolution
 from .loading import load_program
+from .readings import readings_text, task_readings
 from .store import RunStore
 from .suite import SuiteSpec, compute_baselines
 
@@ -68,7 +69,7 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
         cfg = _settle_config(store, cfg, resume, folder)
         evo = _evolution(store, cfg, resume)
         suite = _suite(store, cfg, progress.log if progress else print)
-        session = _Session(cfg, store, evo, executor or make_executor(cfg, suite), progress)
+        session = _Session(cfg, store, evo, executor or make_executor(cfg, suite), progress, suite.baselines)
         session.resubmit_lost()
         session.loop()
         return session.outcome(folder)
@@ -129,8 +130,10 @@ def _suite(store: RunStore, cfg: SearchConfig, echo) -> SuiteSpec:
 class _Session:
     """One driver session over an open run: the loop, what it has yet to commit, and the closing."""
 
-    def __init__(self, cfg: SearchConfig, store: RunStore, evo: RegularizedEvolution, executor, progress):
+    def __init__(self, cfg: SearchConfig, store: RunStore, evo: RegularizedEvolution, executor, progress,
+                 baselines: dict):
         self.cfg, self.store, self.evo, self.executor, self.progress = cfg, store, evo, executor, progress
+        self.baselines = baselines
         self.funnel = cfg.funnel_settings()
         self.warm_fitness = store.get_meta("warm_start_fitness")
         self.previous_elapsed = store.get_meta("elapsed", 0.0)
@@ -203,6 +206,9 @@ class _Session:
             candidate = evo.pending[r.candidate_id]
             is_record = evo.best is None or r.fitness > evo.best.fitness
             evo.tell(r.candidate_id, r.fitness)
+            note = getattr(self.progress, "note_best", None)     # an optional part of the progress protocol
+            if is_record and note:
+                note(r.candidate_id, readings_text(task_readings(r.metrics, self.baselines)))
             self.done.append((candidate, r))
             is_warm = candidate.id == evo.warm_start.id
             if is_warm:

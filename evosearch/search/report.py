@@ -9,7 +9,10 @@ from pathlib import Path
 from evosearch.lang.program import Program
 
 from . import describe
+from .readings import task_readings
 from .store import RunStore
+
+WARM_START_ID = 0     # evolution's first candidate (``RegularizedEvolution`` asks it before any child)
 
 
 def summary(folder: str | Path) -> dict:
@@ -28,9 +31,11 @@ def summary(folder: str | Path) -> dict:
         for entry in hof:
             entry.update(known[entry["canonical_hash"]])
         best = {"program": hof[0]["program"], "fitness": hof[0]["fitness"], "id": hof[0]["id"]} if hof else None
+        warm = store.candidate(WARM_START_ID)
+        warm_tasks = task_readings(json.loads(warm["metrics"] or "{}"), store.baselines()[0] or {}) if warm else {}
         return {"evaluations": counts["evaluations"], "cache_hits": counts["cache_hits"],
                 "pruned": counters.get("rejected", 0), "generated": counters.get("generated", 0),
-                "warm_start_fitness": store.get_meta("warm_start_fitness"),
+                "warm_start_fitness": store.get_meta("warm_start_fitness"), "warm_start_tasks": warm_tasks,
                 "elapsed": store.get_meta("elapsed", 0.0), "best": best, "hall_of_fame": hof}
     finally:
         store.close()

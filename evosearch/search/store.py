@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from .evolution import CacheHit, Candidate
+from .readings import task_readings
 from .suite import Evaluation
 
 SCHEMA = """
@@ -185,18 +186,22 @@ class RunStore:
         return self.db.execute("SELECT id, fitness, recorded_at, status FROM candidates ORDER BY id").fetchall()
 
     def hall_of_fame(self, k: int = 10) -> list[dict]:
-        """The k best evaluated programs, one per canonical hash."""
+        """The k best evaluated programs, one per canonical hash, each with its per-task readings
+        (``readings.py``: validation loss, accuracy, ratio to tuned AdamW's loss)."""
         cur = self.db.execute(
-            "SELECT id, fitness, program, canonical_hash, task_fitness, large_fitness, parent_id FROM candidates "
-            "WHERE status = 'evaluated' AND failure IS NULL ORDER BY fitness DESC, id ASC LIMIT ?", (k * 20,))
+            "SELECT id, fitness, program, canonical_hash, task_fitness, large_fitness, parent_id, metrics "
+            "FROM candidates WHERE status = 'evaluated' AND failure IS NULL ORDER BY fitness DESC, id ASC "
+            "LIMIT ?", (k * 20,))
+        baselines = self.baselines()[0] or {}
         seen, out = set(), []
-        for cid, fitness, program, h, tf, large, parent in cur.fetchall():
+        for cid, fitness, program, h, tf, large, parent, metrics in cur.fetchall():
             if h in seen:
                 continue
             seen.add(h)
             out.append({"id": cid, "fitness": fitness, "program": program, "canonical_hash": h,
                         "task_fitness": json.loads(tf) if tf else {}, "large_fitness": large,
-                        "parent_id": parent})
+                        "parent_id": parent,
+                        "tasks": task_readings(json.loads(metrics) if metrics else {}, baselines)})
             if len(out) == k:
                 break
         return out

@@ -164,10 +164,13 @@ class TuneResult:
         lines = [f"tuned on {self.task} ({self.size}, seed {self.seed}): {len(self.trials)} PBT trials, "
                  f"{self.exploits} exploits, {self.seconds:.0f} s",
                  f"  searched: {self.space}"]
+        lines.append("  fitness: 1.0 is tuned AdamW's validation loss, 0 the untrained model's; beside it, the "
+                     "loss and its ratio to tuned AdamW's")
         rows = [("best", self.best), ("defaults", self.defaults)]
         for label, o in rows:
             tail = f"  ({o.failure})" if o.failure else ""
-            lines.append(f"  {label:<9} fitness {o.fitness:7.4f}  val loss {o.val_loss:.4f}  {o.setting}{tail}")
+            lines.append(f"  {label:<9} fitness {o.fitness:7.4f}  val loss {o.val_loss:.4f} "
+                         f"({o.val_loss / self.adamw_val_loss:.3g}x AdamW's)  {o.setting}{tail}")
         lines.append(f"  {'AdamW':<9} fitness {self.adamw_fitness:7.4f}  val loss {self.adamw_val_loss:.4f}  "
                      f"tuned AdamW (lr {_fmt(self.adamw_lr)}, weight_decay 0.01)")
         lines.append(f"  best PBT trial after {self.pbt_step}/{self.steps} steps (hyperparameters changing "
