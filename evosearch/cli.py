@@ -334,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(fn=_cmd_show)
-    p = sub.add_parser("plot", help="plot best and median fitness against evaluations and time (PNG)")
+    p = sub.add_parser("plot", help="plot fitness against evaluations, time and program length (PNG)")
     p.add_argument("run")
     p.add_argument("--out", help="folder for the PNGs (default: the run folder)")
     p.set_defaults(fn=_cmd_plot)

@@ -134,3 +134,19 @@ def test_show_explains_fitness_with_each_tasks_loss_against_tuned_adamw(tmp_path
     assert main(["show", str(run), "--json"]) == 0
     entry = __import__("json").loads(capsys.readouterr().out)["hall_of_fame"][0]
     assert entry["tasks"]["quadratic"]["loss_ratio"] == pytest.approx(1.658121109008789 / 0.06650444865226746)
+
+
+def test_plot_draws_the_search_in_shows_units(tmp_path):
+    from evosearch.search.plot import curves
+    run = tmp_path / "run"
+    shutil.copytree(OLD_RUN, run)
+    assert main(["plot", str(run), "--out", str(tmp_path / "png")]) == 0
+    for name in ("fitness_vs_evaluations.png", "fitness_vs_time.png", "fitness_vs_length.png"):
+        assert (tmp_path / "png" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    db = sqlite3.connect(run / "run.sqlite")
+    rows = db.execute("SELECT id, fitness, recorded_at, status FROM candidates ORDER BY recorded_at, id").fetchall()
+    db.close()
+    evaluations, seconds, best, median = curves(rows, population=5)
+    assert list(evaluations) == list(range(1, 7))          # the 6 evaluations show counts, not 10 candidates
+    assert all(a <= b for a, b in zip(seconds, seconds[1:])) and all(a <= b for a, b in zip(best, best[1:]))
+    assert best[-1] == max(r[1] for r in rows if r[3] == "evaluated")
