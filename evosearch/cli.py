@@ -9,10 +9,14 @@ import re
 import sys
 from pathlib import Path
 
-from evosearch.lang import reference
-from evosearch.lang.errors import ProgramError
-from evosearch.search.config import ConfigError
-from evosearch.search.loading import load_program
+# Only light modules here: each command imports the layers it needs (torch and sympy take seconds
+# to load), so that `evosearch --help`, `list-tasks`' help and `show` start at once.
+
+
+def load_program(spec: str):
+    """``search.loading.load_program``, imported when a command needs a program."""
+    from evosearch.search.loading import load_program as load
+    return load(spec)
 
 
 INTERRUPTED = 130    # the exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it
@@ -49,6 +53,7 @@ def _non_negative_float(text: str) -> float:
 
 
 def _cmd_list(args) -> int:
+    from evosearch.lang import reference
     for name in reference.names():
         print(f"{name:<14} {reference.path(name)}\n{'':<14} {reference.description(name)}")
     return 0
@@ -153,7 +158,7 @@ def _cmd_demo(args) -> int:
 def _cmd_search(args) -> int:
     from dataclasses import replace
 
-    from evosearch.search.config import SearchConfig, load_config
+    from evosearch.search.config import ConfigError, SearchConfig, load_config
     from evosearch.search.driver import run_search
     from evosearch.search.progress import Progress
     if args.resume and not args.config:
@@ -235,7 +240,7 @@ def _cmd_plot(args) -> int:
 
 
 def _add_tune(subparsers) -> None:
-    from evosearch.tune.space import TUNABLE
+    from evosearch.tune.tunable import TUNABLE
     p = subparsers.add_parser(
         "tune", help="tune a program's lr and constants with population-based training (Ray Tune)",
         description="Tune a program's learning rate, weight decay and interpolation weights with Ray "
@@ -300,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_simplify)
     p = sub.add_parser("match", help="does a program belong to a family? (exit 0 if it matches)")
     p.add_argument("program", help="a program file, a reference name, or RUN:best / RUN:ID")
-    from evosearch.symbolic.match import FAMILIES
+    from evosearch.symbolic.families import FAMILIES
     p.add_argument("--family", required=True, choices=FAMILIES)
     p.set_defaults(fn=_cmd_match)
     p = sub.add_parser("export", help="write a program as a standalone torch.optim.Optimizer module",
@@ -351,13 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except ProgramError as exc:
-        print(f"evosearch: error: {exc}", file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        print(f"evosearch: error: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:   # ProgramError, ConfigError, RunFolderError are ValueErrors
         print(f"evosearch: error: {exc}", file=sys.stderr)
         return 2
 

@@ -8,9 +8,17 @@ The names a script or notebook uses to run a search (README, "Python API"): ``Se
 ``load_config``, ``run_search``, ``summary`` (what ``evosearch show --json`` prints) and ``RunStore``.
 """
 
-from .config import SearchConfig, load_config
-from .driver import SearchOutcome, run_search
-from .report import summary
-from .store import RunStore
+import importlib
 
-__all__ = ["RunStore", "SearchConfig", "SearchOutcome", "load_config", "run_search", "summary"]
+_PUBLIC = {"SearchConfig": "config", "load_config": "config", "SearchOutcome": "driver", "run_search": "driver",
+           "summary": "report", "RunStore": "store"}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    """The names above, loaded when first used (the driver loads the whole engine)."""
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'evosearch.search' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_PUBLIC[name]}"), name)
+    globals()[name] = value
+    return value

@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from evosearch.lang.program import Program
-
-from . import describe
 from .readings import task_readings
 from .store import RunStore
 
@@ -26,8 +23,13 @@ def summary(folder: str | Path) -> dict:
             counters = snap["counters"]
         hof = store.hall_of_fame(store.get_meta("config", {}).get("hall_of_fame", 10))
         known = store.descriptions(e["canonical_hash"] for e in hof)
-        known.update({e["canonical_hash"]: describe.describe_program(Program.parse(e["program"]))
-                      for e in hof if e["canonical_hash"] not in known})   # shown, not stored: show only reads
+        missing = [e for e in hof if e["canonical_hash"] not in known]
+        if missing:     # described for the screen, not stored: show only reads (sympy: seconds to load)
+            from evosearch.lang.program import Program
+
+            from . import describe
+            known.update({e["canonical_hash"]: describe.describe_program(Program.parse(e["program"]))
+                          for e in missing})
         for entry in hof:
             entry.update(known[entry["canonical_hash"]])
         best = {"program": hof[0]["program"], "fitness": hof[0]["fitness"], "id": hof[0]["id"]} if hof else None

@@ -17,10 +17,13 @@ import os
 import sqlite3
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .evolution import CacheHit, Candidate
 from .readings import task_readings
-from .suite import Evaluation
+
+if TYPE_CHECKING:      # (types only: reading a run must not load the engine, for a fast `show`)
+    from .evolution import CacheHit, Candidate
+    from .suite import Evaluation
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -12,8 +12,10 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from evosearch.lang.program import Program
+if TYPE_CHECKING:
+    from evosearch.lang.program import Program
 
 # ``tasks`` (torch, data) is imported where a suite is scored, not here: the config and the command
 # line import this module to name a suite, and start faster without it.

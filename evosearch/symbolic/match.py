@@ -26,7 +26,7 @@ from evosearch.lang.program import Program
 
 from .exact import simplify_steps
 
-FAMILIES = ("lion", "signum", "sgd-momentum", "adam")
+from .families import FAMILIES  # noqa: F401 - the names match() accepts, re-exported
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from evosearch.lang.program import Program
 from evosearch.optim import hyperparams
 from primitives import SCALAR
 
-TUNABLE = ("lr", "weight_decay", "betas")
+from .tunable import TUNABLE  # noqa: E402,F401 - re-exported: what can be tuned
+
 LR_DEFAULT_SCALED = 1.0       # programs that scale lr themselves are searched and scored at lr 1
 LR_DEFAULT_RAW = 1e-3         # torch-style programs (update * lr): the usual optimizer default
 LR_DECADES = 2.0              # lr and weight decay range: this many decades either side of the default
