@@ -403,3 +403,22 @@ def test_funnel_new_best_only_rescores_the_records_alone(baselines, no_descripti
         assert len(missing(new_best_only=False)) >= len(records) - 1
     finally:
         store.close()
+
+
+def test_worker_warnings_reach_the_terminal_once_and_the_run_log_every_time(baselines, tmp_path, monkeypatch):
+    import warnings as python_warnings
+
+    import tasks.quadratic
+    loss = tasks.quadratic.Quadratic.loss
+
+    def warning_loss(self, out, y):
+        python_warnings.warn("the quadratic says hello", RuntimeWarning)
+        return loss(self, out, y)
+    monkeypatch.setattr(tasks.quadratic.Quadratic, "loss", warning_loss)
+    hook = Hook()
+    outcome = run_search(tiny_config(max_evals=6, in_process=True), tmp_path / "run", progress=hook)
+    shown = [m for m in hook.messages if "the quadratic says hello" in m]
+    assert len(shown) == 1 and shown[0].startswith("worker: ") and "RuntimeWarning" in shown[0]
+    logged = (tmp_path / "run" / "workers.log").read_text().splitlines()
+    assert len(logged) >= 2 and all("RuntimeWarning: the quadratic says hello" in line for line in logged)
+    assert outcome.seconds == RunStore(tmp_path / "run").get_meta("elapsed")     # as `show` reports it

@@ -29,6 +29,7 @@ from .store import RunStore
 from .suite import SuiteSpec, compute_baselines
 
 COMMIT_INTERVAL = 0.5   # seconds between commits of results and snapshot
+WORKER_LOG = "workers.log"   # in the run folder: worker warnings and deaths, one line each
 
 
 @dataclass
@@ -144,6 +145,8 @@ class _Session:
         self.late_large: dict[int, float] = {}   # funnel scores of candidates not yet recorded
         self.last_commit = 0.0
         self.best_seen = evo.best.fitness if evo.best else None
+        self.replaced = 0                        # worker actors replaced so far (reported as they die)
+        self.said: set[str] = set()              # worker warnings already shown
         self.describer = Describer()
         hof = store.hall_of_fame(cfg.hall_of_fame)
         self.describer.known.update(store.descriptions(e["canonical_hash"] for e in hof))
@@ -199,6 +202,7 @@ class _Session:
         """Tell evolution the proxy results, hold them for the next commit, and send the funnel's
         picks to the large tasks; funnel scores wait until their candidate is recorded."""
         evo = self.evo
+        self._report_workers(results)
         for r in results:
             if r.size != "proxy":
                 self.late_large[r.candidate_id] = r.fitness
@@ -217,6 +221,25 @@ class _Session:
             if self.funnel.wants(r.fitness, r.failure, self.warm_fitness, is_warm, is_record):
                 self.executor.submit([candidate], size=funnels.SIZE)
         self.held.extend(evo.take_cache_hits())
+
+    def _report_workers(self, results) -> None:
+        """Warnings raised in the workers, and workers that died, on the terminal (each distinct
+        message once per session) and in ``RUN/workers.log`` (every occurrence)."""
+        lines = [f"{r.worker} (candidate {r.candidate_id}): {w}" for r in results for w in r.warnings]
+        replaced = getattr(self.executor, "replaced", 0)
+        if replaced > self.replaced:
+            lines.append(f"{replaced - self.replaced} worker(s) died and were replaced; their candidates are "
+                         f"trained again")
+            self.replaced = replaced
+        if not lines:
+            return
+        with open(self.store.folder / WORKER_LOG, "a") as log:
+            log.writelines(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n" for line in lines)
+        for line in lines:
+            message = line.split(": ", 1)[-1]
+            if message not in self.said:
+                self.said.add(message)
+                (self.progress.log if self.progress else print)(f"worker: {line}")
 
     def _commit(self) -> None:
         """Finished candidates and a snapshot in one transaction, at most every ``COMMIT_INTERVAL``
@@ -259,4 +282,4 @@ class _Session:
         c, best = self.evo.counters, self.evo.best
         return SearchOutcome(folder, c.evaluated, c.cache_hits, c.rejected, c.generated,
                              best.candidate.id if best else None, best.fitness if best else None,
-                             self.elapsed(), self.stopped_by)
+                             self.store.get_meta("elapsed", 0.0), self.stopped_by)   # as `show` reports it

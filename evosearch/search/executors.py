@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
+from dataclasses import replace
 
 from evosearch.lang.program import Program
 
@@ -63,8 +64,7 @@ def _worker_class():
 
         def evaluate(self, batch: list[tuple[int, str, str]]) -> list[Evaluation]:
             results = self.evaluator.evaluate_many([(cid, Program.parse(text), size) for cid, text, size in batch])
-            return [Evaluation(e.candidate_id, e.fitness, e.task_fitness, e.metrics, e.failure,
-                               f"{self.node[:8]}:{e.worker}", e.seconds, e.size) for e in results]
+            return [replace(e, worker=f"{self.node[:8]}:{e.worker}") for e in results]
 
         def node_id(self) -> str:
             return self.node
@@ -78,10 +78,16 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
-    quiet = dict(logging_level=logging.WARNING, log_to_driver=False, configure_logging=True)
+    # Workers' own output (anything they print, beyond the warnings each evaluation returns) reaches
+    # the driver's terminal; Ray's start-up messages stay below WARNING.
+    quiet = dict(logging_level=logging.WARNING, log_to_driver=True, configure_logging=True)
     if address:
         ray.init(address=address, **quiet)
     else:
+        # An embedded cluster keeps Ray's default, token authentication, without Ray's warning on
+        # every start that the default is on (setting RAY_AUTH_MODE=token from here instead breaks
+        # the start: Ray has read its configuration when it was imported)
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         # "local": without it Ray joins the last cluster started on this machine (ray start, or a
         # test's Cluster, via /tmp/ray/ray_current_cluster) and then refuses num_cpus.
         ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **quiet)

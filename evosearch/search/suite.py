@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,7 @@ class Evaluation:
     worker: str
     seconds: float
     size: str = "proxy"        # the task size it was scored at: the funnel's size for meta-validation
+    warnings: tuple[str, ...] = ()   # what Python warned while it trained (for the driver's log)
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,16 @@ class SuiteEvaluator:
         per_task = [{} for _ in programs]
         metrics = [{} for _ in programs]
         failures = [[] for _ in programs]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")        # each distinct warning once per call
+            self._score(programs, per_task, metrics, failures, pays)
+        seconds = (time.perf_counter() - start) / len(programs)
+        said = tuple(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+        return [Evaluation(cid, sum(pt.values()) / len(pt), pt, m, "; ".join(f) or None, self.worker, seconds,
+                           warnings=said if k == 0 else ())          # a call's warnings, told once
+                for k, (cid, pt, m, f) in enumerate(zip(ids, per_task, metrics, failures))]
+
+    def _score(self, programs, per_task, metrics, failures, pays) -> None:
         for name, task in self.tasks.items():
             scores = [[] for _ in programs]
             together = len(programs) > 1 and (self.spec.batched == "always" or (
@@ -119,9 +131,6 @@ class SuiteEvaluator:
                         metrics[k][f"{name}/{seed}"] = {a: v for a, v in r.metrics.items() if a != "loss_curve"}
             for k, s in enumerate(scores):
                 per_task[k][name] = sum(s) / len(s)
-        seconds = (time.perf_counter() - start) / len(programs)
-        return [Evaluation(cid, sum(pt.values()) / len(pt), pt, m, "; ".join(f) or None, self.worker, seconds)
-                for cid, pt, m, f in zip(ids, per_task, metrics, failures)]
 
     def evaluate(self, candidate_id: int, program: Program, size: str | None = None) -> Evaluation:
         """Score one program on the suite, at ``size`` when given (the funnel's)."""
