@@ -193,27 +193,34 @@ def evaluated_rows(db_path: Path) -> int:
         db.close()
 
 
-def test_ctrl_c_saves_the_run_and_exits_130(baselines, tmp_path):
-    config = tmp_path / "cfg.toml"
-    config.write_text(CONFIG)
-    folder = tmp_path / "run"
-    log = (tmp_path / "driver.log").open("w")
+def stop_driver_mid_run(config: Path, folder: Path, max_evals: int, sig: int, log_path: Path) -> int:
+    """Start ``evosearch search`` in-process in a subprocess, send it ``sig`` once it has recorded
+    4 evaluations, and return its exit status (its output goes to ``log_path``)."""
+    log = log_path.open("w")
     proc = subprocess.Popen([sys.executable, "-m", "evosearch.cli", "search", str(config), "--out", str(folder),
-                             "--in-process", "--max-evals", "1000"], stdout=log, stderr=subprocess.STDOUT,
-                            cwd=tmp_path)
+                             "--in-process", "--max-evals", str(max_evals)], stdout=log, stderr=subprocess.STDOUT,
+                            cwd=log_path.parent)
     try:
         deadline = time.time() + 120
         while evaluated_rows(folder / "run.sqlite") < 4:
-            assert proc.poll() is None, f"the driver exited early:\n{(tmp_path / 'driver.log').read_text()}"
+            assert proc.poll() is None, f"the driver exited early:\n{log_path.read_text()}"
             assert time.time() < deadline, "the driver recorded nothing in 120 s"
             time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGINT)
-        assert proc.wait(60) == 130, (tmp_path / "driver.log").read_text()
+        os.kill(proc.pid, sig)
+        return proc.wait(60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         log.close()
+
+
+def test_ctrl_c_saves_the_run_and_exits_130(baselines, tmp_path):
+    config = tmp_path / "cfg.toml"
+    config.write_text(CONFIG)
+    folder = tmp_path / "run"
+    status = stop_driver_mid_run(config, folder, 1000, signal.SIGINT, tmp_path / "driver.log")
+    assert status == 130, (tmp_path / "driver.log").read_text()
     output = (tmp_path / "driver.log").read_text()
     assert "search stopped (interrupted)" in output and "--resume" in output
     store = RunStore(folder)
@@ -228,23 +235,7 @@ def test_driver_killed_with_sigkill_resumes_where_it_stopped(baselines, tmp_path
     config = tmp_path / "cfg.toml"
     config.write_text(CONFIG)
     folder = tmp_path / "run"
-    log = (tmp_path / "driver.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "evosearch.cli", "search", str(config), "--out", str(folder),
-                             "--in-process", "--max-evals", str(MAX_EVALS)], stdout=log, stderr=subprocess.STDOUT,
-                            cwd=tmp_path)
-    try:
-        deadline = time.time() + 120
-        while evaluated_rows(folder / "run.sqlite") < 4:
-            assert proc.poll() is None, f"the driver exited early:\n{(tmp_path / 'driver.log').read_text()}"
-            assert time.time() < deadline, "the driver recorded nothing in 120 s"
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        assert proc.wait(30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
+    assert stop_driver_mid_run(config, folder, MAX_EVALS, signal.SIGKILL, tmp_path / "driver.log") == -signal.SIGKILL
 
     store = RunStore(folder)
     try:
