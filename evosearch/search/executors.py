@@ -81,6 +81,9 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     # Workers' own output (anything they print, beyond the warnings each evaluation returns) reaches
     # the driver's terminal; Ray's start-up messages stay below WARNING.
     quiet = dict(logging_level=logging.WARNING, log_to_driver=True, configure_logging=True)
+    # Forwarded worker output would otherwise make Ray replace builtins.print in the driver (its
+    # tqdm support), after which Ray Tune cannot pickle a callback that holds print
+    os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")
     if address:
         ray.init(address=address, **quiet)
     else:
