@@ -404,3 +404,20 @@ def train(w, g, lr):
 """)
     assert not well_conditioned(chaotic)
     assert well_conditioned(reference.load("lion")) and well_conditioned(reference.load("adamw"))
+
+
+def test_a_value_constant_within_the_tolerance_is_folded_and_a_near_constant_factor_is_explained():
+    warm = str(reference.load("adamw"))
+    tiny = Program.parse(warm.replace("def train(w, g, m, v, lr):", "def train(w, g, m, v, lr, t):")
+                         .replace("    update = update * lr\n", "    k = power(1.00000001, t)\n    update = update * k\n"
+                                  "    update = update * lr\n"))
+    result = simplify_steps(tiny)
+    assert any(s.startswith("folded `k = power(1.00000001, t)`") for s in result.steps), result.steps
+    assert "power" not in str(result.program) and len(result.program) == len(tiny) - 1
+    assert max_relative_difference(tiny, result.program, seeds=SEEDS) <= RTOL
+    # what a search found: a factor that reads as constant in training, where sqrt(v) is small
+    near = Program.parse(warm.replace("    update = update * lr\n", "    k = power(0.50019, sqrt_v)\n"
+                                      "    update = update * k\n    update = update * lr\n"))
+    result = simplify_steps(near)
+    assert any(s.startswith("kept `k = power(0.50019, sqrt_v)`: not a constant") for s in result.steps)
+    assert "power(0.50019, sqrt_v)" in str(result.program)

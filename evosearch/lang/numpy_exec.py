@@ -17,11 +17,13 @@ if TYPE_CHECKING:
     from .program import Program
 
 
-def numpy_step(prog: Program, env: dict, sizes: tuple[int, ...], forms: dict | None = None):
+def numpy_step(prog: Program, env: dict, sizes: tuple[int, ...], forms: dict | None = None,
+               trace: dict | None = None):
     """Run ``prog`` once on ``env`` (inputs by name; tensors are flat arrays of ``sum(sizes)``
     elements, scalars are numbers). A per-tensor reduction sees each segment of ``sizes`` on its own
     and its result is broadcast over the segment. ``forms`` replaces some primitives' numpy forms
-    (by name). Returns (update, {state: new value}), finite and flat."""
+    (by name); ``trace``, when given, receives each statement's value by statement index. Returns
+    (update, {state: new value}), finite and flat."""
     total = sum(sizes)
     cuts = list(np.cumsum(sizes)[:-1])
     env = dict(env)
@@ -36,6 +38,8 @@ def numpy_step(prog: Program, env: dict, sizes: tuple[int, ...], forms: dict | N
             else:
                 fn = forms.get(prim.name, prim.numpy) if forms else prim.numpy
                 env[s.target] = fn(*args)
+            if trace is not None:
+                trace[i] = env[s.target]
         update = finite(np.broadcast_to(env[prog.outputs[0]], (total,)).astype(np.float64))
         states = {name: finite(np.broadcast_to(env[out], (total,)).astype(np.float64))
                   for name, out in zip(prog.state_names, prog.outputs[1:])}

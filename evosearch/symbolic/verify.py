@@ -21,22 +21,32 @@ _UNGUARDED = {"divide": lambda x, y: finite(x / y), "reciprocal": lambda x: fini
 def trajectory(prog: Program, seed: int, steps: int = 30, sizes=(6, 4), guards: bool = False) -> np.ndarray:
     """Updates of ``steps`` steps on a random noisy quadratic (g = A w + noise), flattened per step.
     Parameters are two tensors of the given sizes, concatenated (per-tensor reductions see each)."""
+    return np.array(_run(prog, seed, steps, sizes, guards)[0])
+
+
+def values_along(prog: Program, seed: int, steps: int = 30, sizes=(6, 4)) -> list[dict]:
+    """Each statement's value (by statement index) at each step of ``trajectory``."""
+    return _run(prog, seed, steps, sizes, False)[1]
+
+
+def _run(prog: Program, seed: int, steps: int, sizes, guards: bool) -> tuple[list, list]:
     rng = np.random.default_rng(seed)
     total = sum(sizes)
     a = rng.standard_normal((total, total)) / np.sqrt(total)
     a = a @ a.T + 0.1 * np.eye(total)
     w = rng.standard_normal(total)
     states = {s: np.zeros(total) for s in prog.state_names}
-    out = []
+    out, traces = [], []
     with np.errstate(all="ignore"):
         for k in range(steps):
             g = a @ w + 0.3 * rng.standard_normal(total)
             lr = 0.05 * (0.5 + 0.5 * np.cos(np.pi * k / steps)) + 0.005
             env = {WEIGHT: w, GRAD: g, LR: np.float64(lr), STEP: np.float64(k + 1), **states}
-            u, states = numpy_step(prog, env, tuple(sizes), None if guards else _UNGUARDED)
+            traces.append({})
+            u, states = numpy_step(prog, env, tuple(sizes), None if guards else _UNGUARDED, traces[-1])
             w = w - u
             out.append(u)
-    return np.array(out)
+    return out, traces
 
 
 def max_relative_difference(p: Program, q: Program, seeds=(0, 1, 2), steps: int = 30) -> float:
