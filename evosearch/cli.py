@@ -121,7 +121,8 @@ def _cmd_export(args) -> int:
     from evosearch.optim.export import export
     from evosearch.tune.space import LR_DEFAULT_RAW, LR_DEFAULT_SCALED, scales_lr
     prog = load_program(args.program)
-    if _names_a_run(args.program) and not args.as_is:     # as the search's own discovered.py
+    from evosearch.search.loading import names_a_run
+    if names_a_run(args.program) and not args.as_is:     # as the search's own discovered.py
         from evosearch.symbolic.exact import simplify_steps
         result = simplify_steps(prog)
         for step in result.steps:
@@ -132,10 +133,6 @@ def _cmd_export(args) -> int:
     print(f"wrote {path} (class {args.class_name})")
     return 0
 
-
-def _names_a_run(spec: str) -> bool:
-    """Whether a PROGRAM argument is RUN:best or RUN:ID (a searched program), not a file or a name."""
-    return ":" in spec and not Path(spec).is_file()
 
 
 def _cmd_demo(args) -> int:

@@ -22,7 +22,6 @@ import inspect
 import json
 import os
 import textwrap
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -199,13 +198,8 @@ class Task(abc.ABC):
     def evaluate(self, prog, seed: int = 0, lr: float = 1.0, time_limit: float | None = None) -> EvalResult:
         """Train with the program (its ``lr`` input is ``lr`` times the schedule; programs carry their
         own learning-rate scale, like the warm start's ``lr * 0.001``) and score it."""
-        opt_cls = to_optimizer(prog, flat=True)
-
-        def make(params, lr_):
-            with warnings.catch_warnings():     # that a program ignores lr is what fitness measures here
-                warnings.filterwarnings("ignore", message=".*not proportional to its lr input")
-                return opt_cls(params, lr=lr_)
-        return self.evaluate_optimizer(make, seed, lr, time_limit)
+        opt_cls = to_optimizer(prog, flat=True, lr_check=False)   # whether it follows lr is what fitness measures
+        return self.evaluate_optimizer(lambda params, lr_: opt_cls(params, lr=lr_), seed, lr, time_limit)
 
     def evaluate_batch(self, programs, seed: int = 0, lr: float | list[float] = 1.0,
                        time_limit: float | None = None) -> list[EvalResult]:

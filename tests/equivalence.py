@@ -1,14 +1,18 @@
 """The harness that compares two optimizers step by step (test_reference.py, test_export.py): the
-same model, the same data, the parameters compared after every one of 60 steps; and the library
-optimizers that implement some of the reference programs (README, "Reference programs")."""
+same model, the same data, the parameters compared after every one of 60 steps; the library
+optimizers that implement some of the reference programs (README, "Reference programs"); and
+``load_exported``, an exported module's class (test_export.py, test_pruning.py)."""
 
 from __future__ import annotations
 
 import copy
+import importlib.util
 
 import torch
 from lion_pytorch import Lion
 from torch import nn
+
+from evosearch.optim.export import export
 
 STEPS = 60
 RTOL = 1e-5
@@ -75,3 +79,11 @@ LIBRARY_CASES = {
     "adamw_torch": (1e-2, lambda ps: torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.01)),
     "lion": (1e-3, lambda ps: Lion(ps, lr=1e-3, betas=(0.9, 0.99), weight_decay=0.01)),
 }
+
+
+def load_exported(prog, tmp_path, class_name: str):
+    path = export(prog, tmp_path / f"{class_name.lower()}_mod.py", class_name)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, class_name), path

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import importlib.util
 import inspect
 
 import pytest
@@ -16,18 +15,10 @@ from torch import nn
 
 from evosearch import Program, reference, to_optimizer
 from evosearch.cli import main as cli
-from evosearch.optim.export import export
-from equivalence import LIBRARY_CASES, compare, make_data, make_model
+
+from equivalence import LIBRARY_CASES, compare, load_exported, make_data, make_model
 
 DATA = make_data()
-
-
-def load_exported(prog: Program, tmp_path, class_name: str):
-    path = export(prog, tmp_path / f"{class_name.lower()}_mod.py", class_name)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return getattr(module, class_name), path
 
 
 def train(opt, model, steps=25, schedule=None):

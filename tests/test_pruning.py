@@ -6,7 +6,6 @@ optimizer made from a program that ignores lr says so and warns. Every optimizer
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import warnings
 
@@ -15,9 +14,10 @@ import torch
 
 from evosearch import Program, reference, to_optimizer
 from evosearch.lang.pruning import follows_lr, lr_reason, why_pruned
-from evosearch.optim.export import export
 from evosearch.search.config import SearchConfig, parse_config
 from evosearch.search.evolution import EvolutionConfig, RegularizedEvolution
+
+from equivalence import load_exported
 
 ADAMW = reference.load("adamw")
 
@@ -77,17 +77,10 @@ def test_the_config_switch_and_old_runs():
     assert SearchConfig.from_dict(saved).lr_proportional is False
 
 
-def load_exported(prog: Program, tmp_path, name: str):
-    path = export(prog, tmp_path / f"{name.lower()}.py", name)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return getattr(module, name), path.read_text()
-
-
 def test_an_optimizer_that_ignores_lr_says_so_and_warns(tmp_path):
     made = to_optimizer(CONSTANT_STEP, "Found")
-    exported, text = load_exported(CONSTANT_STEP, tmp_path, "Found")
+    exported, path = load_exported(CONSTANT_STEP, tmp_path, "Found")
+    text = path.read_text()
     assert "not proportional to its lr input" in made.__doc__ and "not proportional to its lr" in text
     for cls in (made, exported):
         with pytest.warns(UserWarning, match="not proportional to its lr input"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from .ir import GRAD, LR, STEP, WEIGHT, Statement, Var
@@ -53,6 +54,7 @@ def canonical_form(prog: Program) -> Program:
     return replace(prog, inputs=inputs, statements=tuple(statements), outputs=outputs, name="train")
 
 
+@lru_cache(maxsize=4096)
 def canonical_hash(prog: Program) -> str:
     """Equal for programs that differ only in variable names or in statements that cannot affect
     the update."""

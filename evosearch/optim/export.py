@@ -76,14 +76,15 @@ def generate(prog: Program, class_name: str, lr: float = 1e-3) -> str:
     compiled = CompiledProgram(prog, spec.bindings)
     names = _ModuleNames(prog, spec)
     has_global = any(st.prim.reduces == "global" for st in compiled.steps)
+    follows = follows_lr(prog)
     per_tensor, multi = _statements(compiled, names)
     return "".join([
-        _docstring(prog, spec, class_name, lr),
-        "\nimport torch\n\n\n" if follows_lr(prog) else "\nimport warnings\n\nimport torch\n\n\n", _HELPERS, "\n",
+        _docstring(prog, spec, class_name, lr, follows),
+        "\nimport torch\n\n\n" if follows else "\nimport warnings\n\nimport torch\n\n\n", _HELPERS, "\n",
         _update_functions(prog, compiled, names, per_tensor, multi, has_global),
         _fused_step(names, has_global),
         "_compiled_step = None\n\n\n",
-        _optimizer_class(prog, spec, names, class_name, lr, has_global),
+        _optimizer_class(prog, spec, names, class_name, lr, has_global, follows),
     ])
 
 
@@ -144,12 +145,12 @@ def _statements(compiled: CompiledProgram, names: _ModuleNames) -> tuple[list[st
     return per_tensor, multi
 
 
-def _docstring(prog: Program, spec: hyperparams.HyperSpec, class_name: str, lr: float) -> str:
+def _docstring(prog: Program, spec: hyperparams.HyperSpec, class_name: str, lr: float, follows: bool) -> str:
     """The module docstring: the program, its math and the constructor's arguments."""
     program_text = "\n".join("    " + line for line in str(prog).splitlines())
     math = "\n".join("    " + line for line in math_text(prog).splitlines())
     defaults = ", ".join(f"{k}={v!r}" for k, v in hyperparams.constructor_defaults(spec).items())
-    warning = "" if follows_lr(prog) else "\n" + "\n".join(textwrap.wrap(LR_IGNORED, 99)) + "\n"
+    warning = "" if follows else "\n" + "\n".join(textwrap.wrap(LR_IGNORED, 99)) + "\n"
     return f'''"""{class_name}: an optimizer exported by evosearch.
 
 The update rule, in evosearch's program language (the optimizer does w <- w - update; every state
@@ -210,7 +211,7 @@ def _fused_step(names: _ModuleNames, has_global: bool) -> str:
 
 
 def _optimizer_class(prog: Program, spec: hyperparams.HyperSpec, names: _ModuleNames, class_name: str,
-                     lr: float, has_global: bool) -> str:
+                     lr: float, has_global: bool, follows: bool) -> str:
     """The optimizer class: constructor checks, per-parameter state, and ``step`` choosing the fused,
     one-tensor or multi-tensor path."""
     ind, states, hargs = _IND, names.state_args, names.hargs
@@ -226,7 +227,7 @@ def _optimizer_class(prog: Program, spec: hyperparams.HyperSpec, names: _ModuleN
         else:
             unpack.append(f"{key} = group[{key!r}]")
     hyper_kwargs = ", ".join(f"{k}={k}" for k in arguments)
-    checks = [] if follows_lr(prog) else [f"        warnings.warn({class_name + ': ' + LR_IGNORED!r}, UserWarning, stacklevel=2)"]
+    checks = [] if follows else [f"        warnings.warn({class_name + ': ' + LR_IGNORED!r}, UserWarning, stacklevel=2)"]
     for key, default in arguments.items():
         if isinstance(default, tuple):
             checks.append(f"        {key} = tuple(float(b) for b in {key})\n"

@@ -15,21 +15,23 @@ from .optimizer import LR_IGNORED, ProgramOptimizer
 
 
 def to_optimizer(prog: Program, name: str = "EvolvedOptimizer", lr: float = 1e-3,
-                 flat: bool = False) -> type[ProgramOptimizer]:
+                 flat: bool = False, lr_check: bool = True) -> type[ProgramOptimizer]:
     """A ``torch.optim.Optimizer`` subclass that trains with ``prog``.
 
     Its constructor is ``Cls(params, lr=lr, *, foreach=None, **hyperparameters)``, where the
     hyperparameters (``betas``, ``weight_decay``) are the program literals named by
     ``hyperparams.infer``, with their values as defaults, and ``weight_decay`` (default 0, applied
     decoupled) for a program without a decay literal. A program whose update does not follow ``lr``
-    (``lang/pruning.py``) says so in the class docstring and warns at construction. ``flat=True``
-    gives the flat-buffer variant (``flat.py``), the fast path for small models.
+    (``lang/pruning.py``) says so in the class docstring and warns at construction; ``lr_check=False``
+    skips that check (about 1 ms), for callers that measure such a program rather than hand it to
+    a user (``Task.evaluate``). ``flat=True`` gives the flat-buffer variant (``flat.py``), the fast
+    path for small models.
     """
     if not name.isidentifier():
         raise ValueError(f"class name {name!r} is not an identifier")
     spec = hyperparams.infer(prog)
     compiled = CompiledProgram(prog, spec.bindings)
-    follows = follows_lr(prog)
+    follows = follows_lr(prog) if lr_check else True
 
     P = inspect.Parameter
     signature = inspect.Signature(

@@ -18,13 +18,18 @@ def load_program(spec: str) -> Program:
     looked for when there is none."""
     if Path(spec).is_file():
         return Program.load(spec)
-    if ":" in spec:
+    if names_a_run(spec):
         run, _, which = spec.rpartition(":")
         return _from_run(run, which)
     if spec in reference.names():
         return reference.load(spec)
     raise ProgramError(f"no program file {spec!r} (and no reference program of that name; "
                        f"known: {', '.join(reference.names())})")
+
+
+def names_a_run(spec: str) -> bool:
+    """Whether ``spec`` is ``RUN:best`` / ``RUN:ID`` (a searched program), not a file or a name."""
+    return ":" in spec and not Path(spec).is_file()
 
 
 def _from_run(run: str, which: str) -> Program:

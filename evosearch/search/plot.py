@@ -47,8 +47,6 @@ def plot_run(run: str | Path, out: str | Path | None = None) -> list[Path]:
         raise ValueError(f"run {run} has no trained candidate to plot")
     out.mkdir(parents=True, exist_ok=True)
     evaluations, seconds, best, median = curves(rows, population)
-    fitness = np.array([r[1] for r in rows])
-    at_trained = np.array([i for i, r in enumerate(rows) if r[3] == "evaluated"])
     # the best curve whole, the median from its 10th percentile up: the first generations' mutants
     # dip it briefly towards 0, which would squash the climb of the best into the top edge
     low, high = _fitted_range(np.concatenate([best, [np.percentile(median, 10)]]), warm)
@@ -68,7 +66,7 @@ def plot_run(run: str | Path, out: str | Path | None = None) -> list[Path]:
         paths.append(_save(fig, out / name))
 
     lengths = np.array([len(live_statements(Program.parse(r[4]))) for r in trained])
-    scores = fitness[at_trained]
+    scores = np.array([r[1] for r in trained])
     fig, ax = plt.subplots(figsize=(7, 4))
     ok = scores > -1.0
     ax.scatter(lengths[ok], scores[ok], s=8, alpha=0.4, color="C2", label="trained candidates (failures left out)")
