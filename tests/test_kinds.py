@@ -82,3 +82,29 @@ def test_kinds_on_hand_built_programs():
     with pytest.raises(ProgramError, match="declared twice"):
         kinds(Program(("w", "g", "g", "lr"), (), ("g", "g")))
 
+
+
+def test_kinds_before_each_statement():
+    """Entry i is what statement i reads: a redefinition counts from the next statement on, and the
+    names come in the order a table built statement by statement holds them (mutation draws from it)."""
+    prog = P("""
+def train(w, g, m, lr):
+    n = norm(g)
+    g = g * n
+    n = g * 2.0
+    lr = lr * n
+    update = n * 0.5
+    return update, m
+""")
+    envs = kinds(prog)
+    assert envs[1]["n"] == SCALAR and envs[1]["g"] == TENSOR
+    assert envs[2]["n"] == SCALAR and envs[3]["n"] == TENSOR
+    assert envs[3]["lr"] == SCALAR and envs[4]["lr"] == TENSOR
+    assert "update" not in envs[4] and envs[5]["update"] == TENSOR
+    assert list(envs[3]) == ["w", "g", "m", "lr", "n"]
+    assert list(envs[-1]) == ["w", "g", "m", "lr", "n", "update"]
+    assert envs[-1] == envs[len(prog.statements)] == dict(envs[-1].items())
+    with pytest.raises(KeyError):
+        envs[0]["n"]
+    with pytest.raises(IndexError):
+        envs[len(envs)]
