@@ -38,6 +38,11 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def sizes(name: str) -> list[str]:
+    """The sizes a registered task can be trained at ("proxy" first); KeyError for an unknown task."""
+    return list(_REGISTRY[name].sizes)
+
+
 def get(name: str, size: str = "proxy") -> Task:
     """A fresh task of that name at that size; KeyError naming the known ones."""
     if name not in _REGISTRY:
@@ -46,4 +51,4 @@ def get(name: str, size: str = "proxy") -> Task:
 
 
 __all__ = ["FAILURE_FITNESS", "Baseline", "EvalResult", "Task", "TrainingFailure", "TrainingRun", "get",
-           "names", "register"]
+           "names", "register", "sizes"]

@@ -7,6 +7,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from . import funnel
 from .evolution import EvolutionConfig
 from .funnel import Funnel
 from .mutation import MutationConfig
@@ -143,28 +144,86 @@ def parse_config(data: dict, base: Path | None = None) -> SearchConfig:
 
 
 def _validate(cfg: SearchConfig) -> None:
+    """Every value against its type and range (``RULES``), then the rules that tie keys together;
+    ConfigError naming the key and what it may be."""
     import tasks
+    for name, (kind, low, high) in RULES.items():
+        _check(_KEYS[name], getattr(cfg, name), kind, low, high)
+    for name, (kind, low, high) in MUTATION_RULES.items():
+        _check(f"[mutation] {name}", getattr(cfg.mutation, name), kind, low, high)
+    if not cfg.tasks:
+        raise ConfigError("[tasks]: names must list at least one task")
     for name in cfg.tasks:
         if name not in tasks.names():
             raise ConfigError(f"[tasks]: unknown task {name!r}; known: {', '.join(tasks.names())}")
-    if not cfg.tasks:
-        raise ConfigError("[tasks]: names must list at least one task")
-    if cfg.population_size < 1 or not 1 <= cfg.tournament_size <= cfg.population_size:
-        raise ConfigError("[search]: need population_size >= 1 and 1 <= tournament_size <= population_size")
-    if cfg.max_evals < 1:
-        raise ConfigError("[search]: max_evals must be >= 1")
-    at_least = [("[search] time_limit", cfg.time_limit, 0), ("[search] restart_patience", cfg.restart_patience, 0),
-                ("[search] hall_of_fame", cfg.hall_of_fame, 1), ("[search] random_walk", cfg.random_walk, 1),
-                ("[tasks] time_limit", cfg.eval_time_limit, 0), ("[executor] workers", cfg.workers, 0),
-                ("[executor] batch_size", cfg.batch_size, 1)]
-    for key, value, low in at_least:
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value < float("inf"):
-            raise ConfigError(f"{key} must be a number >= {low}, not {value!r}")
+        checked = [(cfg.task_size, "[tasks] size")] + ([(funnel.SIZE, "[funnel] enabled")] if cfg.funnel else [])
+        for size, key in checked:
+            if size not in tasks.sizes(name):
+                raise ConfigError(f"{key}: task {name!r} has no size {size!r}; its sizes: "
+                                  f"{', '.join(tasks.sizes(name))}")
     if not cfg.task_seeds:
         raise ConfigError("[tasks]: seeds must list at least one seed")
-    if not (isinstance(cfg.lr, (int, float)) and 0 < cfg.lr < float("inf")):
+    if len(set(cfg.task_seeds)) != len(cfg.task_seeds):
+        raise ConfigError(f"[tasks] seeds: a seed is listed twice in {list(cfg.task_seeds)}")
+    if cfg.lr <= 0:
         raise ConfigError(f"[tasks] lr must be a positive number, not {cfg.lr!r}")
-    if not isinstance(cfg.lr_proportional, bool):
-        raise ConfigError(f"[search] lr_proportional must be true or false, not {cfg.lr_proportional!r}")
+    if cfg.tournament_size > cfg.population_size:
+        raise ConfigError("[search]: need population_size >= 1 and 1 <= tournament_size <= population_size")
+    if cfg.strategy not in ("evolution", "random"):
+        raise ConfigError(f'[search] strategy must be "evolution" or "random", not {cfg.strategy!r}')
     if cfg.batched not in (True, False, "always"):
         raise ConfigError(f'[executor]: batched must be true, false or "always", not {cfg.batched!r}')
+    m = cfg.mutation
+    if not m.constants_only and sum(m.weights()) <= 0:
+        raise ConfigError("[mutation]: at least one of insert, delete, modify_argument, change_function must be > 0")
+    import primitives
+    unknown = sorted(set(m.primitives) - set(primitives.names()))
+    if unknown:
+        raise ConfigError(f"[mutation] primitives: unknown {unknown}; known: {', '.join(primitives.names())}")
+
+
+INT, NUMBER, BOOL, TEXT, TEXTS, INTS = "an integer", "a number", "true or false", "a string", \
+    "a list of strings", "a list of integers"
+INF = float("inf")
+
+# field -> (kind, lowest, highest) of every SearchConfig value (ranges inclusive; None: no bound)
+RULES = {
+    "warm_start": (TEXT, None, None), "max_evals": (INT, 1, None), "time_limit": (NUMBER, 0, None),
+    "seed": (INT, None, None), "population_size": (INT, 1, None), "tournament_size": (INT, 1, None),
+    "restart_patience": (INT, 0, None), "hall_of_fame": (INT, 1, None), "strategy": (TEXT, None, None),
+    "random_walk": (INT, 1, None), "lr_proportional": (BOOL, None, None),
+    "tasks": (TEXTS, None, None), "task_size": (TEXT, None, None), "task_seeds": (INTS, 0, 2 ** 32 - 1),
+    "lr": (NUMBER, None, None), "eval_time_limit": (NUMBER, 0, None),
+    "workers": (INT, 0, None), "batch_size": (INT, 1, None), "address": (TEXT, None, None),
+    "in_process": (BOOL, None, None),
+    "funnel": (BOOL, None, None), "funnel_margin": (NUMBER, None, None), "funnel_new_best": (BOOL, None, None),
+}
+MUTATION_RULES = {
+    "insert": (NUMBER, 0, None), "delete": (NUMBER, 0, None), "modify_argument": (NUMBER, 0, None),
+    "change_function": (NUMBER, 0, None), "max_statements": (INT, 1, None), "primitives": (TEXTS, None, None),
+    "constant_probability": (NUMBER, 0, 1), "constants_only": (BOOL, None, None),
+}
+# field -> "[section] key", as a config file names it
+_KEYS = {field_name: f"[{section}] {key}" for section, mapping in SECTIONS.items()
+         for key, field_name in (mapping.items() if isinstance(mapping, dict) else ((k, k) for k in mapping))}
+
+
+def _check(key: str, value, kind: str, low, high) -> None:
+    def number(v, integer: bool) -> bool:
+        return (isinstance(v, int) if integer else isinstance(v, (int, float))) and not isinstance(v, bool)
+
+    if kind in (TEXTS, INTS):
+        items_ok = isinstance(value, tuple) and all(
+            isinstance(v, str) if kind == TEXTS else number(v, True) for v in value)
+        values = value if items_ok else None
+    else:
+        ok = {INT: lambda v: number(v, True), NUMBER: lambda v: number(v, False) and -INF < v < INF,
+              BOOL: lambda v: isinstance(v, bool), TEXT: lambda v: isinstance(v, str)}[kind](value)
+        values = (value,) if ok else None
+    bounds = ("" if low is None and high is None else f" >= {low}" if high is None
+              else f" between {low} and {high}")
+    if values is None:
+        raise ConfigError(f"{key} must be {kind}{bounds}, not {value!r}")
+    for v in values if kind in (INT, NUMBER, INTS) else ():
+        if (low is not None and v < low) or (high is not None and v > high):
+            raise ConfigError(f"{key} must be {kind}{bounds}, not {value!r}")
