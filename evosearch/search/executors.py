@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import replace
 
 from evosearch.lang.program import Program
 
+from . import reaper
 from .evolution import Candidate
 from .suite import Evaluation, SuiteEvaluator, SuiteSpec
 
@@ -93,7 +95,26 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         # "local": without it Ray joins the last cluster started on this machine (ray start, or a
         # test's Cluster, via /tmp/ray/ray_current_cluster) and then refuses num_cpus.
-        ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **quiet)
+        reaper.watch()        # first: what the driver starts from here on is Ray's, and goes with it
+        with _loopback_only(ray):
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **quiet)
+
+
+@contextmanager
+def _loopback_only(ray):
+    """An embedded Ray that listens on 127.0.0.1 alone: nobody asked to share this run. Ray binds
+    its servers to the node's address, which it takes to be the machine's outward address unless
+    clusters are switched off, as Ray does by default on macOS and Windows
+    (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER``; a setting read when Ray is imported, so it is set on
+    the imported module, for this start only: a later ``ray.init(address=...)`` joins clusters as
+    usual)."""
+    from ray._private import ray_constants
+    before = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before
 
 
 class RayExecutor:
