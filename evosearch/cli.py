@@ -142,9 +142,26 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_search(args) -> int:
+    from evosearch.search.lock import RunFolderLock
+    if not args.config and not args.resume:
+        raise ValueError("search needs a CONFIG file (or --resume --out RUN to continue a run)")
+    if args.out:
+        out = Path(args.out)
+    elif args.resume:
+        raise ValueError("--resume needs --out RUN, the run folder to continue")
+    else:  # a fresh, timestamped folder, so that the same command can be run again (as PySR does)
+        import time
+        out = Path("runs") / f"{Path(args.config).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if args.resume and not (out / "run.sqlite").is_file():
+        raise ValueError(f"{out} holds no run to resume")
+    with RunFolderLock(out, create=not args.resume):   # a second driver is refused before the slow imports
+        return _search(args, out)
+
+
+def _search(args, out: Path) -> int:
     from dataclasses import replace
 
-    from evosearch.search.config import ConfigError, SearchConfig, load_config
+    from evosearch.search.config import SearchConfig, load_config
     from evosearch.search.driver import run_search
     from evosearch.search.progress import Progress
     if args.resume and not args.config:
@@ -157,13 +174,6 @@ def _cmd_search(args) -> int:
     if args.in_process:
         overrides["in_process"] = True
     cfg = replace(cfg, **overrides)
-    if args.out:
-        out = Path(args.out)
-    elif args.resume:
-        raise ConfigError("--resume needs --out RUN, the run folder to continue")
-    else:  # a fresh, timestamped folder, so that the same command can be run again (as PySR does)
-        import time
-        out = Path("runs") / f"{Path(args.config).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     with Progress(cfg.max_evals) as progress:
         outcome = run_search(cfg, out, resume=args.resume, progress=progress)
     print(f"search stopped ({outcome.stopped_by}) after {outcome.evaluations} evaluations, "
@@ -173,6 +183,16 @@ def _cmd_search(args) -> int:
               f"with `evosearch export {out}:best -o FILE.py --class-name NAME`")
         return INTERRUPTED
     if outcome.best_id is None:
+        return 0
+    from evosearch.search.store import RunStore
+    store = RunStore(out, readonly=True)
+    try:
+        found = store.hall_of_fame(1)
+    finally:
+        store.close()
+    if not found:           # the search ran as asked; there is just nothing to export
+        print(f"every one of the {outcome.evaluations} trained candidates failed, so nothing was exported; "
+              f"`evosearch show {out}` counts the reasons")
         return 0
     return _finish(out, args.class_name, cfg.lr)
 
@@ -206,6 +226,14 @@ def _cmd_show(args) -> int:
           f"{s['pruned']} pruned of {s['generated']} children, {s['elapsed']:.0f} s")
     print("fitness: 1.0 is tuned AdamW's validation loss on the same task, seed and budget, 0 the untrained "
           "model's; beside it, each task's loss and its ratio to AdamW's")
+    if s["failed"]:
+        print(f"failed in training: {s['failed']} of {s['evaluations']} trained candidates (fitness -1); reasons:")
+        for reason, n in list(s["failure_reasons"].items())[:8]:
+            print(f"  {n:6d}  {reason}")
+        if len(s["failure_reasons"]) > 8:
+            print(f"  ... and {len(s['failure_reasons']) - 8} more (show --json lists them all)")
+    if s["evaluations"] and not s["hall_of_fame"]:
+        print("no candidate has trained without failing yet: the hall of fame is empty")
     warm = s["warm_start_fitness"]
     print(f"warm start fitness: {'-' if warm is None else f'{warm:.4f}'}  {readings_text(s['warm_start_tasks'])}")
     for rank, e in enumerate(s["hall_of_fame"], 1):

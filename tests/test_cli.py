@@ -82,6 +82,75 @@ def test_show_and_export_read_a_run_without_changing_it(tmp_path, capsys):
     assert listing(run) == before
 
 
+def damaged_run(tmp_path: Path, damage: str) -> Path:
+    """A copy of a real run folder with one kind of damage done to its store."""
+    run = tmp_path / "run"
+    shutil.copytree(OLD_RUN, run)
+    path = run / "run.sqlite"
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+    elif damage == "overwritten":
+        path.write_bytes(b"these bytes were once a run\n" * 200)
+    elif damage == "another database":
+        path.unlink()
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE notes (text TEXT)")
+        db.commit()
+        db.close()
+    else:
+        db = sqlite3.connect(path)
+        state = {"broken snapshot": '{"rng": [3, [1, 2', "empty snapshot": "{}",
+                 "snapshot without a population": '{"counters": {"evaluated": 9}}'}[damage]
+        if damage == "snapshots deleted":
+            db.execute("DELETE FROM snapshots")
+        else:
+            db.execute("UPDATE snapshots SET state = ? WHERE id = (SELECT MAX(id) FROM snapshots)", (state,))
+        db.commit()
+        db.close()
+    return run
+
+
+STORE_DAMAGE = ["truncated", "overwritten", "another database"]
+SNAPSHOT_DAMAGE = ["broken snapshot", "empty snapshot", "snapshot without a population"]
+
+
+@pytest.mark.parametrize("command", list(RUN_COMMANDS))
+@pytest.mark.parametrize("damage", STORE_DAMAGE)
+def test_a_damaged_store_is_one_line_naming_the_file_and_nothing_is_repaired(damage, command, tmp_path, capsys):
+    run = damaged_run(tmp_path, damage)
+    before = listing(run)
+    fails_with_exit_2(RUN_COMMANDS[command](run), capsys, str(run / "run.sqlite"))
+    assert len(capsys.readouterr().err.splitlines()) <= 1
+    assert listing(run) == before and not (tmp_path / "x.py").exists()
+
+
+@pytest.mark.parametrize("damage", SNAPSHOT_DAMAGE)
+def test_a_damaged_snapshot_stops_show_and_resume_and_the_programs_can_still_be_exported(damage, tmp_path,
+                                                                                      capsys):
+    run = damaged_run(tmp_path, damage)
+    before = listing(run)
+    # show reads the snapshot's counters only; resume needs all of it, and never starts over silently
+    for command in ("search --resume",) if damage == "snapshot without a population" else (
+            "show", "show --json", "search --resume"):
+        fails_with_exit_2(RUN_COMMANDS[command](run), capsys, f"{run / 'run.sqlite'}: the last population snapshot")
+        assert listing(run) == before, command
+    assert main(RUN_COMMANDS["export RUN:best"](run)) == 0       # what the run found is not lost
+    assert main(RUN_COMMANDS["check RUN:best"](run)) == 0
+    assert listing(run) == before
+
+
+def test_a_store_whose_snapshots_are_gone_is_not_resumed_from_scratch(tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(OLD_RUN, run)
+    db = sqlite3.connect(run / "run.sqlite")
+    db.execute("DELETE FROM snapshots")
+    db.commit()
+    db.close()
+    before = listing(run)
+    fails_with_exit_2(RUN_COMMANDS["search --resume"](run), capsys, "records candidates but no population snapshot")
+    assert listing(run) == before
+
+
 @pytest.mark.parametrize("argv, option", [
     (["search", "CONFIG", "--max-evals", "-1"], "--max-evals"),
     (["search", "CONFIG", "--max-evals", "0"], "--max-evals"),

@@ -193,26 +193,133 @@ def evaluated_rows(db_path: Path) -> int:
         db.close()
 
 
+def start_driver(config: Path, folder: Path, max_evals: int, log) -> subprocess.Popen:
+    """``evosearch search`` in-process in a subprocess, returned once it has recorded 4 evaluations
+    (its output goes to the open file ``log``)."""
+    proc = subprocess.Popen([sys.executable, "-m", "evosearch.cli", "search", str(config), "--out", str(folder),
+                             "--in-process", "--max-evals", str(max_evals)], stdout=log, stderr=subprocess.STDOUT,
+                            cwd=Path(log.name).parent)
+    deadline = time.time() + 120
+    while evaluated_rows(folder / "run.sqlite") < 4:
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f"the driver exited early or recorded nothing in 120 s:\n{Path(log.name).read_text()}")
+        time.sleep(0.02)
+    return proc
+
+
 def stop_driver_mid_run(config: Path, folder: Path, max_evals: int, sig: int, log_path: Path) -> int:
     """Start ``evosearch search`` in-process in a subprocess, send it ``sig`` once it has recorded
     4 evaluations, and return its exit status (its output goes to ``log_path``)."""
-    log = log_path.open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "evosearch.cli", "search", str(config), "--out", str(folder),
-                             "--in-process", "--max-evals", str(max_evals)], stdout=log, stderr=subprocess.STDOUT,
-                            cwd=log_path.parent)
+    with log_path.open("w") as log:
+        proc = start_driver(config, folder, max_evals, log)
+        try:
+            os.kill(proc.pid, sig)
+            return proc.wait(60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_a_second_driver_on_a_run_folder_in_use_is_refused_and_the_lock_dies_with_its_holder(baselines, tmp_path):
+    import socket
+    config = tmp_path / "cfg.toml"
+    config.write_text(CONFIG)
+    folder = tmp_path / "run"
+    evosearch = [sys.executable, "-m", "evosearch.cli"]
+    with (tmp_path / "driver.log").open("w") as log:
+        holder = start_driver(config, folder, 100_000, log)
+        try:
+            for second in (["search", "--resume", "--out", str(folder), "--in-process"],
+                           ["search", str(config), "--out", str(folder), "--in-process"]):
+                before = evaluated_rows(folder / "run.sqlite")
+                t0 = time.time()
+                refused = subprocess.run(evosearch + second, capture_output=True, text=True, timeout=60)
+                assert refused.returncode == 2, refused.stderr
+                assert f"in use by the search of PID {holder.pid} on host {socket.gethostname()}" in refused.stderr
+                assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+                assert time.time() - t0 < 20, "refused only after starting work"
+                assert holder.poll() is None and evaluated_rows(folder / "run.sqlite") >= before
+            shown = subprocess.run(evosearch + ["show", str(folder)], capture_output=True, text=True, timeout=60)
+            assert shown.returncode == 0 and "evaluations" in shown.stdout, shown.stderr   # reading is not locked
+        finally:
+            os.kill(holder.pid, signal.SIGKILL)
+            holder.wait(60)
+    done = evaluated_rows(folder / "run.sqlite")
+    resumed = subprocess.run(evosearch + ["search", "--resume", "--out", str(folder), "--in-process",
+                                          "--max-evals", str(done + 2)], capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr           # SIGKILL released the lock: nothing to clean up
+    assert evaluated_rows(folder / "run.sqlite") == done + 2
+
+
+def listening_addresses(pids) -> list[str]:
+    """The local addresses (hex, as /proc/net/tcp* writes them) of the TCP sockets these processes
+    listen on."""
+    inodes = set()
+    for pid in pids:
+        try:
+            links = [os.readlink(f) for f in Path(f"/proc/{pid}/fd").iterdir()]
+        except OSError:
+            continue
+        inodes.update(link[8:-1] for link in links if link.startswith("socket:["))
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:          # 0A: LISTEN
+                found.append(fields[1].rsplit(":", 1)[0])
+    return found
+
+
+LOOPBACK = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
+def test_the_embedded_ray_listens_on_loopback_only_and_dies_with_its_driver(baselines, tmp_path):
+    from evosearch.search.reaper import descendants
+    config = tmp_path / "cfg.toml"
+    config.write_text(CONFIG)
+    folder = tmp_path / "run"
+    log = (tmp_path / "driver.log").open("w")
+    driver = subprocess.Popen([sys.executable, "-m", "evosearch.cli", "search", str(config), "--out", str(folder),
+                               "--workers", "1", "--max-evals", "100000"], stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.time() + 120
-        while evaluated_rows(folder / "run.sqlite") < 4:
-            assert proc.poll() is None, f"the driver exited early:\n{log_path.read_text()}"
-            assert time.time() < deadline, "the driver recorded nothing in 120 s"
-            time.sleep(0.02)
-        os.kill(proc.pid, sig)
-        return proc.wait(60)
+        deadline = time.time() + 180
+        while evaluated_rows(folder / "run.sqlite") < 2:
+            assert driver.poll() is None and time.time() < deadline, (tmp_path / "driver.log").read_text()
+            time.sleep(0.1)
+        family = descendants(driver.pid)                  # GCS, raylet, agents, the worker, the reaper
+        names = {Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+                 for pid, _ in family if Path(f"/proc/{pid}/cmdline").exists()}
+        assert any("raylet" in n for n in names) and any("EvaluatorWorker" in n for n in names), names
+        addresses = listening_addresses([driver.pid] + [pid for pid, _ in family])
+        assert addresses and set(addresses) <= LOOPBACK, addresses
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(30)
+        deadline = time.time() + 20
+        while True:
+            left = [(pid, Path(f"/proc/{pid}/cmdline").read_bytes()[:60]) for pid, start in family
+                    if reaper_stat(pid) == start]
+            if not left or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert not left, f"processes of the killed driver still alive after 20 s: {left}"
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
         log.close()
+
+
+def reaper_stat(pid: int) -> str | None:
+    """The start time of a living, not yet reaped process (None for a zombie or no process)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] == "Z" else fields[19]
 
 
 def test_ctrl_c_saves_the_run_and_exits_130(baselines, tmp_path):
@@ -367,6 +474,19 @@ def test_an_existing_run_is_not_overwritten_without_resume(baselines, no_descrip
     # and --resume on a folder without a run is refused too
     assert cli.main(["search", str(config), "--out", str(tmp_path / "empty"), "--resume", "--in-process"]) == 2
     assert "no run to resume" in capsys.readouterr().err
+
+
+def test_a_search_whose_every_candidate_fails_says_so_and_exits_0(baselines, no_descriptions, tmp_path, capsys):
+    config = tmp_path / "cfg.toml"
+    config.write_text(CONFIG.replace("[tasks]\n", "[tasks]\ntime_limit = 1e-9\n"))
+    folder = tmp_path / "run"
+    assert cli.main(["search", str(config), "--out", str(folder), "--in-process", "--max-evals", "3"]) == 0
+    assert "every one of the 3 trained candidates failed, so nothing was exported" in capsys.readouterr().out
+    assert cli.main(["show", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "failed in training: 3 of 3 trained candidates" in out
+    assert f"3  {TASK} (seed #): time limit of # s exceeded at step #" in out
+    assert summary(folder)["failure_reasons"] == {f"{TASK} (seed #): time limit of # s exceeded at step #": 3}
 
 
 def test_funnel_new_best_only_rescores_the_records_alone(baselines, no_descriptions, tmp_path):

@@ -24,8 +24,9 @@ from .config import ConfigError, SearchConfig
 from .describe import Describer
 from .evolution import Candidate, RegularizedEvolution
 from .loading import load_program
+from .lock import RunFolderLock
 from .readings import readings_text, task_readings
-from .store import RunStore
+from .store import DamagedRunError, RunStore
 from .suite import SuiteSpec, compute_baselines
 
 COMMIT_INTERVAL = 0.5   # seconds between commits of results and snapshot
@@ -65,22 +66,28 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
     folder = Path(folder)
     if resume and not (folder / "run.sqlite").is_file():
         raise ConfigError(f"{folder} holds no run to resume")
-    store = RunStore(folder, create=not resume)
-    try:
-        cfg = _settle_config(store, cfg, resume, folder)
-        evo = _evolution(store, cfg, resume)
-        suite = _suite(store, cfg, progress.log if progress else print)
-        session = _Session(cfg, store, evo, executor or make_executor(cfg, suite), progress, suite.baselines)
-        session.resubmit_lost()
-        session.loop()
-        return session.outcome(folder)
-    finally:
-        store.close()
+    with RunFolderLock(folder, create=not resume):    # before the store is touched: a second driver changes nothing
+        warm = None if resume else _warm_start(cfg)       # a bad warm start leaves no store behind
+        store = RunStore(folder, create=not resume)
+        try:
+            if resume:
+                store.check()         # an hour of search is not continued on a damaged store
+            cfg = _settle_config(store, cfg, resume, folder)
+            evo = _evolution(store, cfg, warm)
+            store.set_meta("config", cfg.to_dict())      # once the run is known to start or continue
+            suite = _suite(store, cfg, progress.log if progress else print)
+            session = _Session(cfg, store, evo, executor or make_executor(cfg, suite), progress,
+                               suite.baselines)
+            session.resubmit_lost()
+            session.loop()
+            return session.outcome(folder)
+        finally:
+            store.close()
 
 
 def _settle_config(store: RunStore, cfg: SearchConfig, resume: bool, folder: Path) -> SearchConfig:
     """The run's config: the saved one with this session's budget and executor on ``resume``, else
-    ``cfg`` in a folder that holds no run yet. Saved in the store."""
+    ``cfg`` in a folder that holds no run yet."""
     if resume:
         saved = store.get_meta("config")
         if saved is None:
@@ -90,24 +97,36 @@ def _settle_config(store: RunStore, cfg: SearchConfig, resume: bool, folder: Pat
     elif store.counts()["evaluations"] or store.last_snapshot():
         raise ConfigError(f"{folder} already holds a run: pass --resume to continue it, "
                           f"or choose another --out")
-    store.set_meta("config", cfg.to_dict())
     return cfg
 
 
-def _evolution(store: RunStore, cfg: SearchConfig, resume: bool) -> RegularizedEvolution:
-    """Evolution from the warm start, or restored from the run's last snapshot (which holds its
-    warm start) with the fitness cache rebuilt from the recorded candidates."""
-    snap = store.last_snapshot() if resume else None
-    if snap:
-        warm = Candidate.from_dict(snap["warm_start"]).program
-    else:
+def _warm_start(cfg: SearchConfig) -> Program:
+    try:
+        return load_program(cfg.warm_start)
+    except ProgramError as exc:
+        raise ConfigError(f"[search] warm_start: {exc}") from None
+
+
+def _evolution(store: RunStore, cfg: SearchConfig, warm: Program | None) -> RegularizedEvolution:
+    """Evolution from the warm start ``warm`` of a new run, or, where ``warm`` is None, restored
+    from the run's last snapshot (which holds its warm start) with the fitness cache rebuilt from the
+    recorded candidates. A snapshot that cannot be restored is an error, never a fresh start."""
+    snap = None if warm is not None else store.last_snapshot()
+    if warm is None and snap is None:          # a run stopped before its first commit: nothing recorded
+        warm = _warm_start(cfg)
+    if snap is not None:
         try:
-            warm = load_program(cfg.warm_start)
-        except ProgramError as exc:
-            raise ConfigError(f"[search] warm_start: {exc}") from None
+            warm = Candidate.from_dict(snap["warm_start"]).program
+        except (ProgramError, KeyError, TypeError) as exc:
+            raise DamagedRunError(f"{store.path}: the last population snapshot has no readable warm start "
+                                  f"({type(exc).__name__}: {exc})") from None
     evo = RegularizedEvolution(warm, cfg.evolution(), seed=cfg.seed)
-    if snap:
-        evo.restore(snap)
+    if snap is not None:
+        try:
+            evo.restore(snap)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise DamagedRunError(f"{store.path}: the last population snapshot cannot be restored "
+                                  f"({type(exc).__name__}: {exc})") from None
         evo.seed_cache(store.cache_entries())
     return evo
 

@@ -33,7 +33,7 @@ def names_a_run(spec: str) -> bool:
 
 
 def _from_run(run: str, which: str) -> Program:
-    store = RunStore(run)
+    store = RunStore(run, readonly=True)
     try:
         if which == "best":
             hof = store.hall_of_fame(1)

@@ -33,7 +33,7 @@ def plot_run(run: str | Path, out: str | Path | None = None) -> list[Path]:
     import matplotlib.pyplot as plt
     run = Path(run)
     out = Path(out) if out else run
-    store = RunStore(run)
+    store = RunStore(run, readonly=True)
     try:
         rows = store.db.execute("SELECT id, fitness, recorded_at, status, program FROM candidates "
                                 "WHERE fitness IS NOT NULL ORDER BY recorded_at, id").fetchall()

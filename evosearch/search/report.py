@@ -14,7 +14,7 @@ WARM_START_ID = 0     # evolution's first candidate (``RegularizedEvolution`` as
 
 def summary(folder: str | Path) -> dict:
     """What ``evosearch show RUN --json`` prints (the keys of ``docs/design.md``, "Public API")."""
-    store = RunStore(folder)
+    store = RunStore(folder, readonly=True)
     try:
         counts = store.counts()
         counters = store.get_meta("counters") or {}
@@ -35,7 +35,9 @@ def summary(folder: str | Path) -> dict:
         best = {"program": hof[0]["program"], "fitness": hof[0]["fitness"], "id": hof[0]["id"]} if hof else None
         warm = store.candidate(WARM_START_ID)
         warm_tasks = task_readings(json.loads(warm["metrics"] or "{}"), store.baselines()[0] or {}) if warm else {}
+        failed = store.failed_count()
         return {"evaluations": counts["evaluations"], "cache_hits": counts["cache_hits"],
+                "failed": failed, "failure_reasons": store.failures() if failed else {},
                 "pruned": counters.get("rejected", 0), "generated": counters.get("generated", 0),
                 "warm_start_fitness": store.get_meta("warm_start_fitness"), "warm_start_tasks": warm_tasks,
                 "elapsed": store.get_meta("elapsed", 0.0), "best": best, "hall_of_fame": hof}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -63,14 +64,25 @@ class RunFolderError(ValueError):
     """A folder that holds no run where one is needed; the message names the folder."""
 
 
+class DamagedRunError(RunFolderError):
+    """A run store that cannot be read as one: the message names the file and what is wrong."""
+
+
+REQUIRED_TABLES = ("meta", "candidates", "snapshots")
+
+
 class RunStore:
     """A run folder (see the module docstring): every write a transaction, every read of the current
     state. Opens the run in ``folder``, which must exist (RunFolderError otherwise: reading a run
-    never creates one); ``create=True`` makes the folder and an empty store for a new run."""
+    never creates one); ``create=True`` makes the folder and an empty store for a new run.
+    ``readonly=True`` (what the reading commands use) refuses every write at the SQLite level and
+    creates or repairs nothing. A store that is not an SQLite database, is truncated, or lacks the
+    run tables raises DamagedRunError, on opening or on the first read that meets the damage."""
 
-    def __init__(self, folder: str | Path, create: bool = False):
+    def __init__(self, folder: str | Path, create: bool = False, readonly: bool = False):
         self.folder = Path(folder)
-        path = self.folder / "run.sqlite"
+        self.path = path = self.folder / "run.sqlite"
+        fresh = create and not path.exists()
         if create:
             self.folder.mkdir(parents=True, exist_ok=True)
         elif not path.is_file():
@@ -78,9 +90,43 @@ class RunStore:
         elif path.stat().st_size == 0:
             raise RunFolderError(f"{str(folder)!r} holds no run (run.sqlite is empty)")
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        try:
+            if readonly:
+                self.db.execute("PRAGMA query_only = ON")
+            tables = {row[0] for row in self._rows("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            self.described = not readonly or "descriptions" in tables     # (a store older than descriptions)
+            if not fresh:
+                missing = [t for t in REQUIRED_TABLES if t not in tables]
+                if missing:
+                    raise DamagedRunError(f"{path} is not an evosearch run store (no table {', '.join(missing)})")
+            if not readonly:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.executescript(SCHEMA)      # adds what an older version's store lacks
+        except BaseException:
+            self.db.close()
+            raise
+
+    def check(self) -> None:
+        """Read every page of the database (SQLite's quick_check: about 0.1 s per 50 MB); raises
+        DamagedRunError if any is damaged. The driver checks before it resumes a run."""
+        problems = [row[0] for row in self._rows("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise DamagedRunError(f"{self.path} is damaged: {'; '.join(problems[:3])}")
+
+    def _rows(self, sql: str, params=(), one: bool = False, named: bool = False):
+        """Run a query and fetch its rows (or its first row; ``named``: as a dict by column),
+        reading damage as DamagedRunError."""
+        try:
+            cur = self.db.execute(sql, params)
+            if named:
+                row = cur.fetchone()
+                return dict(zip([d[0] for d in cur.description], row)) if row else None
+            return cur.fetchone() if one else cur.fetchall()
+        except sqlite3.DatabaseError as exc:
+            if type(exc) is not sqlite3.DatabaseError and "no such table" not in str(exc):
+                raise                      # a constraint or a write refused: not damage
+            raise DamagedRunError(f"{self.path} cannot be read as a run store: {exc}") from None
 
     def close(self) -> None:
         """Close the database."""
@@ -93,8 +139,13 @@ class RunStore:
 
     def get_meta(self, key: str, default=None):
         """The value recorded under ``key``, else ``default``."""
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else default
+        row = self._rows("SELECT value FROM meta WHERE key = ?", (key,), one=True)
+        if row is None:
+            return default
+        try:
+            return json.loads(row[0])
+        except ValueError as exc:
+            raise DamagedRunError(f"{self.path}: the record {key!r} is not valid JSON ({exc})") from None
 
     # -- writing ----------------------------------------------------------------------------
     def commit_step(self, evaluated: list[tuple[Candidate, Evaluation]], hits: list[CacheHit],
@@ -127,10 +178,10 @@ class RunStore:
     def descriptions(self, hashes) -> dict[str, dict]:
         """The stored descriptions (simplified form, family) of these canonical hashes."""
         hashes = list(hashes)
-        if not hashes:
+        if not hashes or not self.described:
             return {}
-        rows = self.db.execute(f"SELECT canonical_hash, data FROM descriptions WHERE canonical_hash IN "
-                               f"({','.join('?' * len(hashes))})", hashes).fetchall()
+        rows = self._rows(f"SELECT canonical_hash, data FROM descriptions WHERE canonical_hash IN "
+                          f"({','.join('?' * len(hashes))})", hashes)
         return {h: json.loads(d) for h, d in rows}
 
     def put_descriptions(self, described: dict[str, dict]) -> None:
@@ -159,45 +210,71 @@ class RunStore:
     # -- reading ----------------------------------------------------------------------------
     def last_snapshot(self) -> dict | None:
         """The newest evolution snapshot, or None."""
-        row = self.db.execute("SELECT state FROM snapshots ORDER BY id DESC LIMIT 1").fetchone()
-        return json.loads(row[0]) if row else None
+        row = self._rows("SELECT id, state FROM snapshots ORDER BY id DESC LIMIT 1", one=True)
+        if row is None:
+            if self.counts()["evaluations"]:
+                raise DamagedRunError(f"{self.path} records candidates but no population snapshot: "
+                                      f"the run cannot be resumed or summarised")
+            return None
+        try:
+            snap = json.loads(row[1])
+        except ValueError as exc:
+            raise DamagedRunError(f"{self.path}: the last population snapshot (#{row[0]}) is not valid JSON "
+                                  f"({exc})") from None
+        if not isinstance(snap, dict) or not isinstance(snap.get("counters"), dict):
+            raise DamagedRunError(f"{self.path}: the last population snapshot (#{row[0]}) is not a snapshot "
+                                  f"(no counters)")
+        return snap
 
     def evaluated(self) -> list[tuple]:
         """(id, program text, fitness, failure, large-size fitness) of every trained candidate, in id
         order."""
-        return self.db.execute("SELECT id, program, fitness, failure, large_fitness FROM candidates "
-                               "WHERE status = 'evaluated' ORDER BY id").fetchall()
+        return self._rows("SELECT id, program, fitness, failure, large_fitness FROM candidates "
+                          "WHERE status = 'evaluated' ORDER BY id")
 
     def cache_entries(self):
         """(canonical hash, fingerprint, fitness, id) of every trained candidate, for the fitness cache."""
-        return self.db.execute("SELECT canonical_hash, fingerprint, fitness, id FROM candidates "
-                               "WHERE status = 'evaluated' ORDER BY id").fetchall()
+        return self._rows("SELECT canonical_hash, fingerprint, fitness, id FROM candidates "
+                          "WHERE status = 'evaluated' ORDER BY id")
 
     def counts(self) -> dict:
         """``{"evaluations": trained, "cache_hits": served from the cache}``."""
-        rows = dict(self.db.execute("SELECT status, COUNT(*) FROM candidates GROUP BY status").fetchall())
+        rows = dict(self._rows("SELECT status, COUNT(*) FROM candidates GROUP BY status"))
         return {"evaluations": rows.get("evaluated", 0), "cache_hits": rows.get("cached", 0)}
+
+    def failed_count(self) -> int:
+        """How many trained candidates failed (NaN, divergence, an exception, the time limit)."""
+        return self._rows("SELECT COUNT(*) FROM candidates WHERE status = 'evaluated' AND failure IS NOT NULL",
+                          one=True)[0]
+
+    def failures(self) -> dict[str, int]:
+        """How many trained candidates failed, by reason: each task's reason with its numbers
+        replaced by ``#`` (``"quadratic (seed #): time limit of # s exceeded at step #"``), most
+        frequent first. A candidate that fails on several tasks counts once for each reason."""
+        counts: dict[str, int] = {}
+        for (failure,) in self._rows("SELECT failure FROM candidates WHERE failure IS NOT NULL"):
+            for reason in {_NUMBER.sub("#", part) for part in failure.split("; ")}:
+                counts[reason] = counts.get(reason, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def candidate(self, candidate_id: int) -> dict | None:
         """One candidate's row as a dict, or None."""
-        cur = self.db.execute("SELECT * FROM candidates WHERE id = ?", (candidate_id,))
-        row = cur.fetchone()
-        return dict(zip([d[0] for d in cur.description], row)) if row else None
+        return self._rows("SELECT * FROM candidates WHERE id = ?", (candidate_id,), named=True)
 
     def history(self) -> list[tuple[int, float, float, str]]:
         """(id, fitness, recorded_at, status) of every candidate in id order."""
-        return self.db.execute("SELECT id, fitness, recorded_at, status FROM candidates ORDER BY id").fetchall()
+        return self._rows("SELECT id, fitness, recorded_at, status FROM candidates ORDER BY id")
 
     def hall_of_fame(self, k: int = 10) -> list[dict]:
         """The k best evaluated programs, one per canonical hash, each with its per-task readings
         (``readings.py``: validation loss, accuracy, ratio to tuned AdamW's loss)."""
-        cur = self.db.execute(
+        rows = self._rows(
             "SELECT id, fitness, program, canonical_hash, task_fitness, large_fitness, parent_id, metrics "
             "FROM candidates WHERE status = 'evaluated' AND failure IS NULL ORDER BY fitness DESC, id ASC "
             "LIMIT ?", (k * 20,))
         baselines = self.baselines()[0] or {}
         seen, out = set(), []
-        for cid, fitness, program, h, tf, large, parent, metrics in cur.fetchall():
+        for cid, fitness, program, h, tf, large, parent, metrics in rows:
             if h in seen:
                 continue
             seen.add(h)
@@ -220,6 +297,8 @@ class RunStore:
         if hof:
             _atomic_write(self.folder / "best.py", hof[0]["program"])
 
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 # The funnel size's baselines sit in the "baselines" record under this key (a stored format: run
 # folders written since the funnel exist hold it).
