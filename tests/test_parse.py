@@ -237,7 +237,7 @@ def test_non_str_input():
 
 def test_pathological_text_is_a_program_error():
     _rejects("def train(w, g, lr):\n    x = " + "(" * 500 + "g" + ")" * 500 + "  # <-\n    return x\n",
-             "syntax error")
+             "nests too deeply", "MAX_NESTING")   # more in test_limits.py
     with pytest.raises(ProgramError):
         Program.parse("def train(w, g, lr):\n    x = " + "-" * 100_000 + "g\n    return x\n")
     with pytest.raises(ProgramError):

@@ -16,6 +16,7 @@ from primitives import SCALAR, TENSOR
 
 from .errors import ProgramError
 from .ir import GRAD, LR, STEP, WEIGHT, Const, Var
+from .limits import check_statements
 
 if TYPE_CHECKING:
     from .program import Program
@@ -149,7 +150,9 @@ def _is_name(name) -> bool:
 
 
 def check(prog: Program, lines: tuple[int, ...] | None = None) -> None:
-    """Raise ProgramError unless the program is well-formed and well-kinded."""
+    """Raise ProgramError unless the program is well-formed and well-kinded (and within the
+    statement limit, checked first: programs built without text, from JSON or by mutation, too)."""
+    check_statements(len(prog.statements))
     if not _is_name(prog.name):
         raise ProgramError(f"function name {prog.name!r} is not an identifier")
     for name in prog.inputs + tuple(s.target for s in prog.statements) + prog.outputs:

@@ -11,6 +11,7 @@ import primitives
 
 from .errors import ProgramError
 from .ir import GRAD, LR, WEIGHT, Const, Operand, Statement, Var, const
+from .limits import check_bytes, check_text
 
 _BINOPS = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast.Div: "divide"}
 
@@ -47,14 +48,17 @@ Pieces = tuple[str, tuple[str, ...], tuple[Statement, ...], tuple[str, ...], tup
 
 def parse_text(text: str | bytes) -> Pieces:
     """(function name, inputs, statements, outputs, source line of each statement and of the
-    return) of a program text; ProgramError, and nothing else, on text outside the language."""
+    return) of a program text; ProgramError, and nothing else, on text outside the language or
+    over a limit (``limits.py``: checked first, before ``ast`` sees the text)."""
     if isinstance(text, (bytes, bytearray)):
+        check_bytes(len(text))
         try:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ProgramError(f"program text is not UTF-8 (byte {exc.start})") from None
     if not isinstance(text, str):
         raise ProgramError(f"a program text must be str, not {type(text).__name__}")
+    check_text(text)
     if "\0" in text:  # ast.parse rejects it without a line number
         nul_line = text.count("\n", 0, text.index("\0")) + 1
         raise ProgramError("a NUL byte (null bytes are not allowed)", nul_line)

@@ -8,6 +8,7 @@ fingerprint), which take any program and never import this module at run time.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from . import fingerprint as fingerprinting
 from .errors import ProgramError
 from .ir import SPECIAL_INPUTS, STEP, Const, Operand, Statement, Var, const
 from .kinds import check
+from .limits import MAX_BYTES, check_bytes
 from .parse import parse_text
 
 
@@ -45,12 +47,16 @@ class Program:
 
     @staticmethod
     def load(path: str | Path) -> "Program":
-        """Read and parse a program file; errors name the file."""
+        """Read and parse a program file; errors name the file. A file over the size limit is
+        read no further than the limit."""
         try:
-            data = Path(path).read_bytes()
+            with open(path, "rb") as f:
+                data = f.read(MAX_BYTES + 1)
+                size = max(len(data), os.fstat(f.fileno()).st_size)
         except OSError as exc:
             raise ProgramError(f"cannot read program file {str(path)!r}: {exc.strerror or exc}") from None
         try:
+            check_bytes(size)
             return Program.parse(data)
         except ProgramError as exc:
             raise ProgramError(exc.reason, exc.line, source=str(path)) from None
