@@ -5,10 +5,15 @@
    executor that answers at once, relative to the mean training time of one evaluation;
 3. with ``--batched K`` instead: evaluations per second of a 2-worker search whose actors train
    their K candidates per call together (``[executor] batched = true``) vs one at a time, both with
-   ``batch_size = K``.
+   ``batch_size = K``;
+4. with ``--task NAME`` instead: the search machinery on one (tiny) task, in-process and with 1 and
+   2 Ray workers in one run (interleaved): children per second, trained evaluations per second, what
+   was skipped and why, the workers' busy fraction, the driver's CPU time per child, and the time to
+   the first result and after the last.
 
     python experiments/bench_search.py [--evals 100] [--tasks digits_mlp large_batch] [--batch-size 2]
     python experiments/bench_search.py --batched 8 [--tasks heavy_tail noisy_digits]
+    python experiments/bench_search.py --task iris_mlp [--evals 400]
 """
 
 from __future__ import annotations
@@ -82,7 +87,10 @@ def main(argv=None) -> None:
     ap.add_argument("--warmup", type=int, default=10, help="evaluations before timing starts")
     ap.add_argument("--batched", type=int, default=0, metavar="K",
                     help="compare batched evaluation with K candidates per call against unbatched (3.)")
+    ap.add_argument("--task", help="measure the search machinery on this one task (4.)")
     args = ap.parse_args(argv)
+    if args.task:
+        return machinery(args)
     import ray
 
     from evosearch.search.executors import init_ray
@@ -133,6 +141,92 @@ def compare_batched(base: SearchConfig, args) -> None:
     print(f"  one at a time: {r0:.2f} evaluations/s   (runs: {', '.join(f'{x:.2f}' for x in rates[False])})")
     print(f"  batched      : {r1:.2f} evaluations/s   (runs: {', '.join(f'{x:.2f}' for x in rates[True])})")
     print(f"  batched / one at a time: {r1 / r0:.2f}x")
+
+
+class Meter:
+    """A progress hook for ``machinery``: counters and the driver's CPU time when the steady window
+    opens (``warmup`` trained evaluations) and at its last update, and when the first result came."""
+
+    def __init__(self, warmup: int):
+        self.warmup, self.start, self.first, self.open, self.last = warmup, time.perf_counter(), None, None, None
+
+    def update(self, evo, executor, elapsed):
+        c = evo.counters
+        now = (time.perf_counter(), time.process_time(), c.generated, c.evaluated, time.time())
+        if self.first is None and c.evaluated:
+            self.first = now[0]
+        if self.open is None and c.evaluated >= self.warmup:
+            self.open = now
+        self.last = now
+
+    def log(self, message):
+        pass
+
+
+def machinery(args) -> None:
+    """4.: see the module docstring."""
+    import sqlite3
+
+    import ray
+
+    from evosearch.search.executors import init_ray
+    base = SearchConfig(warm_start="adamw", max_evals=args.evals + args.warmup, population_size=100,
+                        tournament_size=25, tasks=(args.task,), seed=0)
+    init_ray(num_cpus=2)
+    modes = {"in-process": replace(base, in_process=True), "1 worker": replace(base, workers=1),
+             "2 workers": replace(base, workers=2)}
+    rows: dict[str, list[dict]] = {}
+    for name in ["in-process", "1 worker", "2 workers"] * 2:        # interleaved against drifting load
+        with tempfile.TemporaryDirectory() as d:
+            meter = Meter(args.warmup)
+            t0 = time.perf_counter()
+            out = run_search(modes[name], d, progress=meter)
+            t_end = time.perf_counter()
+            (ta, ca, ga, ea, wa), (tb, cb, gb, eb, wb) = meter.open, meter.last
+            db = sqlite3.connect(f"{d}/run.sqlite")
+            # training seconds of the window: candidates recorded in it (commits lag by <= 0.5 s)
+            trained_s = db.execute("SELECT COALESCE(SUM(seconds), 0) FROM candidates WHERE status = 'evaluated' "
+                                   "AND recorded_at > ? AND recorded_at <= ?", (wa, wb)).fetchone()[0]
+            skips = dict(db.execute("SELECT COALESCE(cache_reason, status), COUNT(*) FROM candidates "
+                                    "WHERE status != 'evaluated' GROUP BY 1").fetchall())
+            failed = db.execute("SELECT COUNT(*) FROM candidates WHERE status = 'evaluated' "
+                                "AND failure IS NOT NULL").fetchone()[0]
+            db.close()
+            workers = 1 if name == "in-process" else int(name[0])
+            wall = tb - ta
+            # the driver's own time: its CPU time with Ray (its threads included); in-process, the
+            # loop's wall time less training
+            driver_cpu = (wall - trained_s) if name == "in-process" else (cb - ca)
+            rows.setdefault(name, []).append(dict(
+                children=(gb - ga) / wall, trained=(eb - ea) / wall, busy=trained_s / (wall * workers),
+                driver_ms=1e3 * driver_cpu / max(gb - ga, 1), first=meter.first - t0, after=t_end - tb,
+                generated=out.generated, pruned=out.rejected, failed=failed, evaluations=out.evaluations,
+                skips=skips))
+    ray.shutdown()
+
+    def mean(name, key):
+        return sum(r[key] for r in rows[name]) / len(rows[name])
+    print(f"task {args.task}: {args.evals} timed trained evaluations per run (after {args.warmup}), population "
+          f"100, tournament 25, AdamW warm start; runs interleaved, 2 per mode; means")
+    print(f"{'mode':<11} {'children/s':>10} {'trained/s':>9} {'busy':>5} {'driver ms/child':>15} "
+          f"{'first result s':>14} {'after last s':>12}")
+    for name in modes:
+        print(f"{name:<11} {mean(name, 'children'):10.1f} {mean(name, 'trained'):9.1f} {mean(name, 'busy'):5.0%} "
+              f"{mean(name, 'driver_ms'):15.3f} {mean(name, 'first'):14.2f} {mean(name, 'after'):12.2f}")
+    print(f"2 workers / 1 worker, trained/s: {mean('2 workers', 'trained') / mean('1 worker', 'trained'):.2f}x "
+          f"(goal >= 1.7x)")
+    for name in modes:          # what was not trained anew, over whole runs
+        total = sum(r["generated"] for r in rows[name])
+        reasons = {"pruned": sum(r["pruned"] for r in rows[name])}
+        for r in rows[name]:
+            for k, v in r["skips"].items():
+                reasons[k] = reasons.get(k, 0) + v
+        skipped = sum(reasons.values())
+        trained = sum(r["evaluations"] for r in rows[name])
+        failed = sum(r["failed"] for r in rows[name])
+        print(f"{name}: {total} children, {skipped / total:.0%} not trained anew ("
+              + ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
+              + f"); {failed} of {trained} trained failed ({failed / max(trained, 1):.0%})")
 
 
 if __name__ == "__main__":

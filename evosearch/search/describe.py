@@ -16,8 +16,9 @@ class Describer:
     """Describes hall-of-fame programs (sympy: up to a second each) on a background thread, so that
     the driver loop never waits for it; the hall of fame shows each description once it is ready.
     During the search it describes at most one program per ``interval`` seconds: on a 2-core machine
-    with 2 workers, describing every new best took ~40% of a core from the workers. ``finish``
-    describes whatever is left at full speed."""
+    with 2 workers, describing every new best took ~40% of a core from the workers. ``stop`` ends it
+    without waiting for what is queued: a search's end is not held for descriptions nobody asked
+    for (``evosearch show`` describes the rest for the screen; ``search`` simplifies its best)."""
 
     def __init__(self, interval: float = 10.0):
         self.interval = interval
@@ -55,11 +56,16 @@ class Describer:
         new, self._new = self._new, False
         return new
 
-    def finish(self) -> None:
-        """Describe what is queued without pausing, and stop the thread."""
+    def stop(self) -> None:
+        """Stop describing: the program being described is finished on the (daemon) thread, the
+        rest of the queue is dropped; nothing waits."""
         self.finishing = True
+        while True:
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                break
         self.queue.put(None)
-        self.thread.join()
 
 
 def describe_program(prog: Program) -> dict:

@@ -284,16 +284,17 @@ class _Session:
         return self.describer.get(entry["canonical_hash"], entry["program"])
 
     def _close(self) -> None:
-        """Commit everything, describe the hall of fame in full, release the executor."""
+        """Commit everything with the descriptions made so far (without waiting for more: see
+        ``Describer.stop``), release the executor."""
         store = self.store
+        self.describer.stop()
         store.set_meta("elapsed", self.elapsed())
         store.commit_step(self.done, self.held + self.evo.take_cache_hits(), self.evo.snapshot())
         for cid, value in self.late_large.items():
             store.set_large_fitness(cid, value)
-        store.write_hall_of_fame(self.cfg.hall_of_fame, self._describe)     # queues the last descriptions
-        self.describer.finish()
-        store.put_descriptions(self.describer.known)
-        store.write_hall_of_fame(self.cfg.hall_of_fame, self._describe)
+        known = dict(self.describer.known)
+        store.put_descriptions(known)
+        store.write_hall_of_fame(self.cfg.hall_of_fame, lambda entry: known.get(entry["canonical_hash"], {}))
         store.set_meta("counters", self.evo.counters.to_dict())
         self.executor.shutdown()
 

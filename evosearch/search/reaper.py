@@ -3,7 +3,7 @@
 Ray ties its GCS and raylet to the driver that started them, but the agents and workers the raylet
 started outlive a driver killed with SIGKILL by a minute or two (they wait on the dead GCS before
 they exit). ``watch()`` starts this module as its own process, in its own session (so that Ctrl-C
-in the terminal does not reach it), holding one end of a pipe whose other end only the driver has.
+in the terminal does not reach it), reading a pipe whose other end only the driver holds.
 Every second it notes the driver's descendants; when the pipe closes (the driver is gone, however it
 ended) it kills those that are still alive and exits. Linux only (it reads ``/proc``); elsewhere
 ``watch`` does nothing. Standard library only: it starts in milliseconds.
@@ -14,23 +14,26 @@ from __future__ import annotations
 import os
 import select
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 _PROC = Path("/proc")
-_watcher: subprocess.Popen | None = None
+_pipe: int | None = None       # this process's end of the reaper's pipe, open for as long as it lives
 
 
 def watch() -> None:
     """Start the reaper for this process (once; later calls do nothing). Processes that already
     descend from this one are not its business and are left alone."""
-    global _watcher
-    if _watcher is not None or not (_PROC / "self" / "stat").exists():
+    global _pipe
+    if _pipe is not None or not (_PROC / "self" / "stat").exists():
         return
     existing = [str(pid) for pid, _ in descendants(os.getpid())]
-    _watcher = subprocess.Popen([sys.executable, "-S", __file__, str(os.getpid()), *existing],
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True)
+    read, _pipe = os.pipe()          # both ends close-on-exec: only the reaper's stdin stays open
+    try:
+        os.posix_spawn(sys.executable, [sys.executable, "-S", __file__, str(os.getpid()), *existing],
+                       os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, read, 0)], setsid=True)
+    finally:
+        os.close(read)
 
 
 def descendants(root: int) -> list[tuple[int, str]]:
