@@ -11,6 +11,14 @@ For each seed the report gives the best program (raw and simplified), its family
 when (evaluations, seconds) the first Lion-family program entered the hall of fame, and held-out
 results (tasks the search never saw, each optimizer with its learning rate tuned) against tuned
 AdamW and tuned Lion. It ends with ``lion_family_found: k/N``.
+
+Beside every fitness the report gives what it means in loss: for each task, the validation loss,
+its ratio to tuned AdamW's and the accuracy where the task has one (``evosearch.search.readings``).
+The run folder keeps no metrics of the large (meta-validation) sizes, so these readings come from
+training the recorded programs again, after the searches; ``--report-only --readings`` does that
+for a report whose run folders are gone, from the programs its JSON records:
+
+    python experiments/lion_rediscovery.py experiments/lion_rediscovery.toml --report-only --readings
 """
 
 from __future__ import annotations
@@ -20,17 +28,23 @@ import functools
 import json
 import math
 import os
+import platform
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
-from lion_vs_adamw import kept_findings  # a sibling script
+import torch
+from lion_rediscovery_report import plot, report  # sibling scripts
+from lion_vs_adamw import kept_findings
 
 import tasks
 from evosearch import Program, reference
 from evosearch.search.config import load_config
 from evosearch.search.driver import run_search
+from evosearch.search.readings import task_readings
 from evosearch.search.store import RunStore
+from evosearch.search.suite import SuiteEvaluator, compute_baselines
 from evosearch.symbolic.exact import simplify
 from evosearch.symbolic.match import identify
 
@@ -39,11 +53,6 @@ from evosearch.symbolic.match import identify
 # and an optimum at a grid's edge is not a tuned one. The report marks any that still is.
 LR_MULTIPLIERS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)   # of a program's own lr
 LION_LRS = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
-
-
-def at_edge(value: float, grid) -> str:
-    """' (grid edge)' when a tuned value is the smallest or largest of its grid (if known), else ''."""
-    return " (grid edge)" if grid and value in (min(grid), max(grid)) else ""
 
 
 def first_lion_in_hall_of_fame(folder: Path, k: int = 10):
@@ -115,14 +124,13 @@ def tuned(task, make_eval, grid):
     return scores[best], (None if len(set(scores.values())) == 1 else best)
 
 
-def lr_cell(prefix: str, lr: float | None, grid) -> str:
-    """How a tuned lr reads in the report: the value (marked at a grid edge), or that it did not matter."""
-    return "the same at every lr" if lr is None else f"{prefix}{lr:g}{at_edge(lr, grid)}"
-
-
 def _fitness(task, prog: Program, seed: int, lr: float) -> float:
+    return _evaluate(task, prog, seed, lr).fitness
+
+
+def _evaluate(task, prog: Program, seed: int, lr: float):
     # no per-evaluation time limit: the AdamW baseline has none either
-    return task.evaluate(prog, seed=seed, lr=lr, time_limit=math.inf).fitness
+    return task.evaluate(prog, seed=seed, lr=lr, time_limit=math.inf)
 
 
 @functools.cache
@@ -157,6 +165,85 @@ def proxy_best(folder: Path, cfg) -> dict | None:
     finally:
         store.close()
     return hof[0] if hof else None
+
+
+# -- readings: what each recorded fitness means in loss ---------------------------------------------
+
+SIZES = ("proxy", "large")      # the search's suite, and the funnel's (meta-validation) size of it
+
+
+@functools.cache
+def suite_evaluator(config: str, size: str) -> SuiteEvaluator:
+    """The config's suite at ``size``, with tuned-AdamW baselines as the driver gets them
+    (``compute_baselines``: cached on disk per task setup, so tuned once per machine)."""
+    spec = replace(load_config(config).suite(), size=size)
+    return SuiteEvaluator(replace(spec, baselines=compute_baselines(spec, echo=_say)))
+
+
+@functools.cache
+def suite_reading(config: str, size: str, text: str) -> dict:
+    """A program scored on the config's suite at ``size`` by the code that scored it in the search
+    (``SuiteEvaluator.evaluate``): ``{"fitness", "failure", "tasks": {task: readings}}``."""
+    suite = suite_evaluator(config, size)
+    start = time.perf_counter()
+    e = suite.evaluate(0, Program.parse(text))
+    _say(f"  {size} suite: fitness {e.fitness:.4f} ({time.perf_counter() - start:.0f} s)")
+    return {"fitness": e.fitness, "failure": e.failure, "tasks": task_readings(e.metrics, suite.spec.baselines)}
+
+
+@functools.cache
+def held_out_reading(name: str, text: str, lr: float, seed: int = 0) -> dict:
+    """A program trained on a held-out task at one lr, as ``held_out`` trained it: its fitness and
+    readings (empty where training failed)."""
+    task = tasks.get(name)
+    r = _evaluate(task, Program.parse(text), seed, lr)
+    b = task.baseline(seed)
+    readings = task_readings({f"{name}/{seed}": r.metrics}, {name: {seed: [b.initial_loss, b.best_loss, b.best_lr]}})
+    _say(f"  {name} at lr {lr:g}: fitness {r.fitness:.4f}")
+    return {"fitness": r.fitness, "failure": r.failure, **readings.get(name, {})}
+
+
+def add_readings(results: dict, config: str, command: str) -> None:
+    """Train again every program ``results`` records, and store beside each recorded fitness its
+    re-measured fitness and readings: on the proxy suite and its large sizes (the proxy-best program
+    of each run, and its best by meta-validation), and on the held-out tasks at the lr the report
+    records as tuned. A baseline run's proxy-best program is recorded only by runs made after this
+    existed; without it that row has no readings."""
+    start = time.perf_counter()
+    lion = str(reference.load("lion"))
+    runs = [(f"seed {seed}", r) for seed, r in results["seeds"].items()] + list(results["baselines"].items())
+    for name, r in runs:
+        if r.get("best"):
+            _say(f"readings: {name}, best by proxy fitness")
+            r["best_readings"] = {size: suite_reading(config, size, r["best"]) for size in SIZES}
+        meta = r.get("best_meta")
+        # the proxy best itself (both scores the same), whose raw program is recorded: read once
+        proxy_best_itself = meta and (meta["fitness"], meta["large_fitness"]) == (r.get("best_fitness"),
+                                                                                  r.get("best_large_fitness"))
+        if proxy_best_itself and r.get("best"):
+            meta["readings"] = r["best_readings"]
+        elif meta:
+            _say(f"readings: {name}, best by meta-validation (candidate {meta['id']})")
+            meta["readings"] = {size: suite_reading(config, size, meta["simplified"]) for size in SIZES}
+        if r.get("held_out"):
+            _say(f"readings: {name}, held out")
+        for task, h in r.get("held_out", {}).items():
+            found = r["simplified"] or r["best"]         # what ``held_out`` trained
+            h["found_reading"] = held_out_reading(task, found, _lr(h["found_lr"], LR_MULTIPLIERS))
+            h["lion_reading"] = held_out_reading(task, lion, _lr(h["lion_lr"], LION_LRS))
+            h["adamw_val_loss"] = tasks.get(task).baseline(0).best_loss
+    results["readings"] = {"command": command, "date": time.strftime("%Y-%m-%d"),
+                           "seconds": time.perf_counter() - start,
+                           "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"}
+
+
+def _lr(tuned_lr: float | None, grid) -> float:
+    # None: every lr of the grid gave the same run, and ``tuned`` kept the first
+    return grid[0] if tuned_lr is None else tuned_lr
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def run_all(args) -> dict:
@@ -199,120 +286,9 @@ def run_all(args) -> dict:
         # compared on meta-validation too: the proxy alone rewards overfitting it, baselines included
         results["baselines"][label] = {"evaluations": outcome.evaluations, "best_fitness": outcome.best_fitness,
                                        "best_large_fitness": top["large_fitness"] if top else None,
+                                       "best": top["program"] if top else None,
                                        "best_meta": best_on_meta_validation(folder)}
     return results
-
-
-def plot(out: Path, results: dict, figures: Path) -> list[str]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-    figures.mkdir(parents=True, exist_ok=True)
-    names = []
-    fig, (a1, a3, a2) = plt.subplots(1, 3, figsize=(16, 4))
-    for n, seed in enumerate(results["seeds"]):
-        if not (out / f"seed{seed}" / "run.sqlite").exists():     # (opening a store would create one)
-            print(f"warning: no run in {out / f'seed{seed}'}: left out of the plots", file=sys.stderr)
-            continue
-        store = RunStore(out / f"seed{seed}")
-        try:
-            rows = store.db.execute("SELECT fitness, large_fitness FROM candidates WHERE status='evaluated' "
-                                    "ORDER BY id").fetchall()
-        finally:
-            store.close()
-        f = np.array([r[0] for r in rows], dtype=float)
-        color = f"C{n % 10}"
-        a1.plot(np.maximum.accumulate(f), color=color, label=f"seed {seed}")
-        funnel = np.array([(i, r[0], r[1]) for i, r in enumerate(rows) if r[1] is not None], dtype=float)
-        if len(funnel):
-            # the paper's meta-overfitting view: the funnelled candidates' proxy and meta-validation
-            # fitness over the search (solid: proxy, dashed: large tasks)
-            a3.plot(funnel[:, 0], funnel[:, 1], "o-", color=color, ms=3, label=f"seed {seed} proxy")
-            a3.plot(funnel[:, 0], funnel[:, 2], "s--", color=color, ms=3, label=f"seed {seed} meta-val")
-            a2.scatter(funnel[:, 1], funnel[:, 2], s=10, color=color, label=f"seed {seed}")
-    a1.set_xlabel("trained candidates")
-    a1.set_ylabel("best proxy fitness (1 = tuned AdamW)")
-    a1.legend()
-    a3.set_xlabel("trained candidates (when funnelled)")
-    a3.set_ylabel("fitness")
-    a3.set_title("funnelled candidates: proxy (o) vs meta-validation (s)")
-    a2.set_xlabel("proxy fitness")
-    a2.set_ylabel("meta-validation fitness (large tasks)")
-    a2.set_title("funnel: proxy vs meta-validation")
-    a2.legend()
-    fig.tight_layout()
-    path = figures / "lion_rediscovery.png"
-    fig.savefig(path, dpi=100)
-    names.append(path.name)
-    return names
-
-
-def _score(x) -> str:
-    return "-" if x is None else f"{x:.3f}"
-
-
-def summary_table(results: dict) -> list[str]:
-    """Every run on one line: the proxy-best program and its meta-validation, and the best funnelled
-    program by meta-validation (what the paper selects on). Baselines made before their
-    meta-validation was recorded show '-'."""
-    rows = [("seed " + str(seed), r) for seed, r in results["seeds"].items()]
-    rows += list(results["baselines"].items())
-    lines = ["| run | evaluations | best proxy fitness | its meta-validation | best meta-validation (candidate) |",
-             "| --- | ---: | ---: | ---: | ---: |"]
-    for name, r in rows:
-        meta = r.get("best_meta")
-        best_meta = f"{meta['large_fitness']:.3f} ({meta['id']})" if meta else "-"
-        lines.append(f"| {name} | {r['evaluations']} | {_score(r['best_fitness'])} | "
-                     f"{_score(r.get('best_large_fitness'))} | {best_meta} |")
-    return lines
-
-
-def best_meta_lines(lead: str, meta: dict) -> list[str]:
-    """A run's best funnelled candidate by meta-validation, with its program."""
-    return [f"{lead} of the {meta['funnelled']} funnelled candidates by meta-validation (large-size) fitness: "
-            f"candidate {meta['id']}, meta-validation {meta['large_fitness']:.4f}, proxy {meta['fitness']:.4f}, "
-            f"family {meta['family'] or 'none'} {json.dumps(meta['constants'])}:",
-            "```python", meta["simplified"].rstrip(), "```"]
-
-
-def report(results: dict, figures: list[str], command: str) -> str:
-    n = len(results["seeds"])
-    k = sum(1 for r in results["seeds"].values() if r["family"] == "lion")
-    lines = ["# Rediscovering Lion", "", f"Command: `{command}`", "",
-             f"Proxy suite: {', '.join(results['suite'])}; held-out tasks: {', '.join(results['held_out'])}.",
-             "The search saw only proxy fitness; families were identified afterwards.",
-             f"Budget: {results['time_per_seed']:.0f} s of search per seed (and per baseline), "
-             f"{results.get('workers', '2 workers')}.", ""]
-    for name in figures:
-        lines.append(f"![{name}]({name})")
-    lines += ["", *summary_table(results)]
-    for seed, r in results["seeds"].items():
-        lines += ["", f"## Seed {seed}", "",
-                  f"{r['evaluations']} evaluations, {r['cache_hits']} cache hits, {r['pruned']} pruned, "
-                  f"{r['seconds']:.0f} s. Best proxy fitness {r['best_fitness']}, meta-validation "
-                  f"{r['best_large_fitness']}.", "",
-                  f"Family: {r['family'] or 'none'} {json.dumps(r['constants'])}.",
-                  "First Lion-family program in the hall of fame: "
-                  + (f"after {r['first_lion'][0]} evaluations, {r['first_lion'][1]:.0f} s" if r["first_lion"] else "never"),
-                  "", "Best program by proxy fitness (raw):", "```python", (r["best"] or "").rstrip(), "```",
-                  "Simplified:", "```python", (r["simplified"] or "").rstrip(), "```"]
-        if r.get("best_meta"):
-            lines += best_meta_lines("Best", r["best_meta"])
-        if r["held_out"]:
-            lines += ["", "| held-out task | found (tuned lr) | tuned Lion | tuned AdamW |", "| --- | ---: | ---: | ---: |"]
-            grids = results.get("lr_grids", {})         # (reports made before grids were recorded: none)
-            for task, h in r["held_out"].items():
-                lines.append(f"| {task} | {h['found']:.3f} ({lr_cell('x', h['found_lr'], grids.get('found'))}) "
-                             f"| {h['lion']:.3f} ({lr_cell('lr ', h['lion_lr'], grids.get('lion'))}) | 1.000 |")
-    if results["baselines"]:
-        # their evaluations and scores are in the summary table above
-        lines += ["", "## Baselines (same budget, seed of the first run)"]
-        for label, b in results["baselines"].items():
-            if b.get("best_meta"):
-                lines += ["", *best_meta_lines(f"{label}: best", b["best_meta"])]
-    lines += ["", f"lion_family_found: {k}/{n}", ""]
-    return "\n".join(lines)
 
 
 def main(argv=None) -> None:
@@ -328,18 +304,30 @@ def main(argv=None) -> None:
     ap.add_argument("--skip-held-out", action="store_true")
     ap.add_argument("--in-process", action="store_true")
     ap.add_argument("--report-only", action="store_true",
-                    help="rewrite the report and plots from REPORT.json and the run folders, training nothing")
+                    help="rewrite the report and plots from REPORT.json and the run folders, training nothing "
+                         "unless --readings")
+    ap.add_argument("--readings", action="store_true",
+                    help="with --report-only: train the programs REPORT.json records again, for the loss "
+                         "readings beside each fitness (a full run always measures them)")
     args = ap.parse_args(argv)
+    if args.readings and not args.report_only:
+        ap.error("--readings goes with --report-only (a full run always measures the readings)")
     report_path = Path(args.report)
+    invoked = "python experiments/lion_rediscovery.py " + " ".join(argv or sys.argv[1:])
     if args.report_only:
         results = json.loads(report_path.with_suffix(".json").read_text())
-        argv = results.get("argv") or [a for a in (argv or sys.argv[1:]) if a != "--report-only"]
+        argv = results.get("argv") or [a for a in (argv or sys.argv[1:]) if a not in ("--report-only", "--readings")]
         for seed, r in results["seeds"].items():      # reports made before this field existed
             if "best_meta" not in r:
                 r["best_meta"] = best_on_meta_validation(Path(results.get("out", args.out)) / f"seed{seed}")
+        if args.readings:
+            if list(load_config(args.config).tasks) != results["suite"]:
+                ap.error(f"{args.config} does not name the suite the report was made with ({results['suite']})")
+            add_readings(results, args.config, invoked)
     else:
         results = run_all(args)
         results["argv"] = list(argv or sys.argv[1:])
+        add_readings(results, args.config, invoked)
     report_path.parent.mkdir(parents=True, exist_ok=True)     # the results first: a plotting error loses nothing
     report_path.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str))
     figures = plot(Path(results.get("out", args.out)), results, report_path.parent)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,24 @@ def test_lion_rediscovery_smoke(tmp_path):
         assert results["baselines"][label]["best_meta"]["large_fitness"] is not None
         assert f"| {label} | {results['baselines'][label]['evaluations']} |" in text
     assert "| seed 0 | 4 |" in text                                # the summary table
+    # beside every fitness, the readings: trained again by the code that scored the search, so on the
+    # same machine they give the recorded fitness exactly
+    seed = results["seeds"]["0"]
+    for size, recorded in (("proxy", seed["best_fitness"]), ("large", seed["best_large_fitness"])):
+        quadratic = seed["best_readings"][size]["tasks"]["quadratic"]
+        assert seed["best_readings"][size]["fitness"] == pytest.approx(recorded, abs=1e-12)
+        assert quadratic["loss_ratio"] == pytest.approx(quadratic["val_loss"] / quadratic["adamw_val_loss"])
+        assert "val_accuracy" not in quadratic                          # a regression task
+    meta = seed["best_meta"]       # recorded, and so trained again, in its simplified form
+    assert meta["readings"]["large"]["fitness"] == pytest.approx(meta["large_fitness"], abs=1e-3)
+    held = seed["held_out"]["heavy_tail"]
+    assert held["found_reading"]["fitness"] == pytest.approx(held["found"], abs=1e-12)
+    assert held["found_reading"]["loss_ratio"] > 0 and held["adamw_val_loss"] > 0
+    for label in ("random search", "AdamW constants only"):     # their proxy best is recorded, and read
+        assert results["baselines"][label]["best_readings"]["proxy"]["tasks"]["quadratic"]["val_loss"] > 0
+    row = next(line for line in text.splitlines() if line.startswith("| seed 0 |")).split("|")
+    assert all(float(row[k]) > 0 for k in (4, 6, 8)), row         # each ÷ AdamW column has its ratio
+    assert "re-measured after the searches" in text and "| best by proxy fitness | large |" in text
     # --report-only rewrites the report from the JSON, keeping a hand-written Findings section
     report.write_text(text.replace("\n## Seed 0", "\n## Findings\n\nkept by hand\n\n## Seed 0"))
     again = run(EXPERIMENTS / "lion_rediscovery.py", config, "--out", tmp_path / "runs", "--report", report,
@@ -74,6 +93,20 @@ def test_lion_rediscovery_smoke(tmp_path):
     assert again.strip().splitlines()[-1] == out.strip().splitlines()[-1]
     new = report.read_text()
     assert "kept by hand" in new and new.replace("## Findings\n\nkept by hand\n\n", "") == text
+    # --report-only --readings measures them again from the programs the JSON records, without the
+    # run folders (and leaves the plot made from them)
+    shutil.rmtree(tmp_path / "runs")
+    plotted = (tmp_path / "lion_rediscovery.png").read_bytes()
+    del seed["best_readings"], seed["best_meta"]["readings"], held["found_reading"], results["readings"]
+    report.with_suffix(".json").write_text(json.dumps(results))
+    run(EXPERIMENTS / "lion_rediscovery.py", config, "--out", tmp_path / "runs", "--report", report,
+        "--report-only", "--readings")
+    measured = json.loads(report.with_suffix(".json").read_text())
+    assert measured["seeds"]["0"]["best_readings"]["large"]["fitness"] == pytest.approx(seed["best_large_fitness"],
+                                                                                      abs=1e-12)
+    assert measured["seeds"]["0"]["held_out"]["heavy_tail"]["found_reading"]["loss_ratio"] > 0
+    assert measured["readings"]["command"].endswith("--report-only --readings")
+    assert (tmp_path / "lion_rediscovery.png").read_bytes() == plotted
 
 
 def test_lion_vs_adamw_dry_run(tmp_path):
@@ -157,7 +190,7 @@ def test_lion_claims_robustness_measures():
 
 
 def test_lion_rediscovery_report_marks_a_tuned_lr_at_its_grid_edge():
-    report = script("lion_rediscovery").report
+    report = script("lion_rediscovery_report").report
     seed = {"evaluations": 1, "cache_hits": 0, "pruned": 0, "seconds": 1.0, "best_fitness": 1.0,
             "best_large_fitness": 1.0, "family": None, "constants": {}, "first_lion": None,
             "best": "", "simplified": "", "best_meta": None,
@@ -174,13 +207,54 @@ def test_lion_rediscovery_report_marks_a_tuned_lr_at_its_grid_edge():
     assert "grid edge" not in report(results, [], "cmd")
 
 
-def test_lion_rediscovery_summary_has_a_line_per_run():
-    summary_table = script("lion_rediscovery").summary_table
+def reading(fitness: float, ratios: dict) -> dict:
+    """A suite reading as ``add_readings`` stores it: tuned AdamW's loss 0.5 on every task."""
+    return {"fitness": fitness, "failure": None,
+            "tasks": {t: {"val_loss": 0.5 * r, "adamw_val_loss": 0.5, "loss_ratio": r, "val_accuracy": 0.9}
+                      for t, r in ratios.items()}}
+
+
+def test_lion_rediscovery_summary_has_a_line_per_run_with_each_task_loss_beside_each_fitness():
+    summary_table = script("lion_rediscovery_report").summary_table
     seed = {"evaluations": 7, "best_fitness": 1.02, "best_large_fitness": 0.3,
-            "best_meta": {"id": 12, "large_fitness": 1.04, "fitness": 1.01}}
+            "best_readings": {"proxy": reading(1.02, {"a": 0.59, "b": 1.08}),
+                              "large": reading(0.3, {"a": 2.8})},            # b failed at the large size
+            "best_meta": {"id": 12, "large_fitness": 1.04, "fitness": 1.01,
+                          "readings": {"proxy": reading(1.01, {"a": 0.9, "b": 0.95}),
+                                       "large": reading(1.04, {"a": 0.97, "b": 0.99})}}}
     old_baseline = {"evaluations": 9, "best_fitness": 1.005}      # from before meta-validation was recorded
-    lines = summary_table({"seeds": {"0": seed}, "baselines": {"random search": old_baseline}})
-    assert lines[2:] == ["| seed 0 | 7 | 1.020 | 0.300 | 1.040 (12) |", "| random search | 9 | 1.005 | - | - |"]
+    lines = summary_table({"suite": ["a", "b"], "seeds": {"0": seed}, "baselines": {"random search": old_baseline}})
+    assert lines[0].count("÷ AdamW") == 3
+    assert lines[2:] == ["| seed 0 | 7 | 1.020 | 0.59 / 1.08 | 0.300 | 2.80 / failed | 1.040 (12) | 0.97 / 0.99 |",
+                         "| random search | 9 | 1.005 | - | - | - | - | - |"]
+
+
+def test_lion_rediscovery_report_gives_the_readings_and_says_they_were_re_measured():
+    lion_rediscovery_report = script("lion_rediscovery_report")
+    seed = {"evaluations": 1, "cache_hits": 0, "pruned": 0, "seconds": 1.0, "best_fitness": 1.02,
+            "best_large_fitness": 0.3, "family": None, "constants": {}, "first_lion": None,
+            "best": "", "simplified": "", "best_meta": None,
+            "best_readings": {"proxy": reading(1.0203, {"a": 0.59}), "large": reading(0.28, {"a": 2.8})},
+            "held_out": {"h": {"found": 0.98, "found_lr": 0.1, "lion": 0.95, "lion_lr": 1e-3,
+                               "found_reading": {"fitness": 0.9806, "val_loss": 1.1, "adamw_val_loss": 1.0,
+                                                 "loss_ratio": 1.1},
+                               "lion_reading": {"fitness": 0.95, "failure": "diverged"},
+                               "adamw_val_loss": 1.0}}}
+    results = {"suite": ["a"], "held_out": ["h"], "seeds": {"0": seed}, "baselines": {}, "time_per_seed": 1.0,
+               "lr_grids": {"found": [0.01, 0.1, 1.0], "lion": [1e-4, 1e-3, 1e-2]},
+               "readings": {"command": "python experiments/lion_rediscovery.py c.toml --report-only --readings",
+                            "date": "2026-11-30", "seconds": 600.0, "machine": "x86_64, 2 cores"}}
+    text = lion_rediscovery_report.report(results, [], "cmd")
+    assert "re-measured after the searches" in text and results["readings"]["command"] in text
+    # the largest difference between a recorded and a re-measured fitness is named (seed 0's large size)
+    assert "3 of 4 within 0.001; the largest difference is -0.0200 (seed 0, best by proxy fitness, large" in text
+    rows = [line for line in text.splitlines() if line.startswith("| best by proxy fitness")]
+    assert rows == ["| best by proxy fitness | proxy | 1.020 | 1.020 | 0.295 (0.59x), acc 0.900 |",
+                    "| best by proxy fitness | large | 0.300 | 0.280 | 1.4 (2.80x), acc 0.900 |"]
+    assert "| tuned AdamW | large | 1.000 | | 0.5 |" in text
+    assert "| h | 0.980 (x0.1) | 0.981; 1.1 (1.10x) | 0.950 (lr 0.001) | 0.950; failed | 1 |" in text
+    del results["readings"]                     # a report made before readings were measured says so
+    assert "has no readings" in lion_rediscovery_report.report(results, [], "cmd")
 
 
 def test_lion_rediscovery_tuning_says_when_the_lr_made_no_difference():
@@ -203,3 +277,4 @@ def test_lr_response_tells_an_optimizer_that_follows_lr_from_one_that_ignores_it
     follows, ignores = rows[str(tmp_path / "follows.py")], rows[str(tmp_path / "ignores.py")]
     assert len(set(ignores)) == 1                       # the same loss whatever the lr
     assert len(set(follows[:3])) == 3 and follows[3] > max(follows[:3])    # lr held at 0: untrained
+
