@@ -278,3 +278,17 @@ def test_lr_response_tells_an_optimizer_that_follows_lr_from_one_that_ignores_it
     assert len(set(ignores)) == 1                       # the same loss whatever the lr
     assert len(set(follows[:3])) == 3 and follows[3] > max(follows[:3])    # lr held at 0: untrained
 
+
+def test_score_gives_each_task_loss_beside_the_fitness_the_search_would_give():
+    import tasks
+    from evosearch import reference
+    from evosearch.search.suite import SuiteSpec
+    [scored] = script("score").score(["adamw"], SuiteSpec(("quadratic",), seeds=(0,)))
+    task = tasks.get("quadratic")
+    alone = task.evaluate(reference.load("adamw"), seed=0)
+    assert scored["fitness"] == alone.fitness and scored["failure"] is None
+    quadratic = scored["tasks"]["quadratic"]
+    assert quadratic["val_loss"] == alone.metrics["val_loss"]
+    assert quadratic["loss_ratio"] == pytest.approx(alone.metrics["val_loss"] / task.baseline(0).best_loss)
+    out = run(EXPERIMENTS / "score.py", "adamw", "--tasks", "quadratic")
+    assert out.startswith(f"adamw: fitness {alone.fitness:.4f}; quadratic: val loss ") and "x tuned AdamW's" in out
