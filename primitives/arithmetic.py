@@ -28,9 +28,14 @@ def _t_min(x, y):
 
 def _t_interp(x, y, a):
     # 1 - a is formed in double precision, as torch's own optimizers do: torch.lerp would round the
-    # weight to float32 first, and 1 - 0.999 is then off by 1.3e-5 relative.
+    # weight to float32 first, and 1 - 0.999 is then off by 1.3e-5 relative. The sum is formed in
+    # place only where it has x's shape: x may be one number per tensor (a reduction's 0-d result)
+    # and y the whole tensor, as in `v = interp(global_norm(g), v, 0.9)`.
     if isinstance(x, torch.Tensor) and isinstance(a, float):
-        return torch.mul(x, 1.0 - a).add_(y, alpha=a)
+        out = torch.mul(x, 1.0 - a)
+        if isinstance(y, torch.Tensor) and y.shape != out.shape:
+            return torch.add(out, y, alpha=a)
+        return out.add_(y, alpha=a)
     return (1 - a) * x + a * y
 
 

@@ -31,8 +31,12 @@ def _min(x, y):
 
 def _interp(x, y, a):
     # (1 - a) is formed in double precision, as torch's optimizers do (torch.lerp rounds a first).
+    # The sum is formed in place only where it has x's shape (x may be a reduction's 0-d result).
     if isinstance(x, torch.Tensor) and isinstance(a, float):
-        return torch.mul(x, 1.0 - a).add_(y, alpha=a)
+        out = torch.mul(x, 1.0 - a)
+        if isinstance(y, torch.Tensor) and y.shape != out.shape:
+            return torch.add(out, y, alpha=a)
+        return out.add_(y, alpha=a)
     return (1 - a) * x + a * y
 
 
