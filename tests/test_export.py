@@ -8,13 +8,20 @@ from __future__ import annotations
 import ast
 import copy
 import inspect
+import itertools
+import warnings
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
-from evosearch import Program, reference, to_optimizer
+import primitives
+from evosearch import Const, Program, ProgramError, Statement, Var, reference, to_optimizer
 from evosearch.cli import main as cli
+from evosearch.lang.kinds import _is_name, check
+from evosearch.optim.export import generate
 
 from equivalence import LIBRARY_CASES, compare, load_exported, make_data, make_model
 
@@ -164,3 +171,135 @@ def test_cli_export_and_list(tmp_path, capsys):
     listed = capsys.readouterr().out
     assert all(name in listed for name in reference.names())
     assert cli(["export", "lion", "-o", str(out), "--class-name", "not valid"]) == 2
+
+
+# -- names: the exported module computes what the program computes, whatever its variables are called
+
+def _steps(cls, shapes=((3,), (2, 3), ()), steps=3, foreach=None):
+    """The parameters after each of ``steps`` steps of ``cls`` on fixed gradients, over parameters of
+    the given shapes (a 0-d one among them)."""
+    gen = torch.Generator().manual_seed(0)
+    params = [nn.Parameter(torch.randn(s, generator=gen)) for s in shapes]
+    grads = [[torch.randn(s, generator=gen) for s in shapes] for _ in range(steps)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")             # programs that ignore lr say so
+        opt = cls(params, lr=0.01, foreach=foreach)
+    out = []
+    for step_grads in grads:
+        for p, gr in zip(params, step_grads):
+            p.grad = gr.clone()
+        opt.step()
+        out.append([p.detach().clone() for p in params])
+    return out
+
+
+def _assert_same_steps(prog, tmp_path, class_name="Exported"):
+    exported, path = load_exported(prog, tmp_path, class_name)
+    inmemory = to_optimizer(prog, lr_check=False)
+    for foreach in (None, False):
+        for step, (a, b) in enumerate(zip(_steps(exported, foreach=foreach), _steps(inmemory, foreach=foreach))):
+            for x, y in zip(a, b):
+                assert torch.allclose(x, y, rtol=1e-6, atol=1e-7, equal_nan=True), (
+                    f"step {step + 1} (foreach={foreach}): exported {x} vs to_optimizer {y}\n{prog}\n"
+                    f"{path.read_text()}")
+
+
+def test_a_variable_named_like_an_escaped_one(tmp_path):
+    """`torch` was renamed v_torch, onto the program's own v_torch (0.94 against 0.955)."""
+    prog = Program.parse("""def train(w, g, m, lr):
+    v_torch = g * 0.5
+    torch = sign(g)
+    u = v_torch + torch
+    m = interp(g, m, 0.9)
+    u = u * lr
+    return u, m
+""")
+    _assert_same_steps(prog, tmp_path)
+    # as state variables, the two names were one argument twice (a SyntaxError on import)
+    _assert_same_steps(Program.parse("""def train(w, g, torch, v_torch, lr):
+    torch = interp(g, torch, 0.9)
+    v_torch = interp(g, v_torch, 0.5)
+    u = torch + v_torch
+    u = u * lr
+    return u, torch, v_torch
+"""), tmp_path)
+    # `ﬁ` is `fi` to Python (NFKC): a program holding both is refused, not exported as one name
+    fi = Program(("w", "g", "lr"), (Statement("ﬁ", "sign", (Var("g"),)),
+                                    Statement("fi", "multiply", (Var("ﬁ"), Var("lr")))), ("fi",))
+    with pytest.raises(ProgramError, match="not a valid variable name"):
+        generate(fi, "Exported")
+
+
+def test_scalar_statements_and_per_tensor_weights(tmp_path):
+    """What the property test below found besides names: `cube` of a number (the module's
+    `_finite` took tensors only), an interp weight from a torch._foreach_* call (a tuple, taken
+    for one value), and a weight computed from numbers (a 0-d tensor, rounded unlike the float
+    the in-memory optimizer has)."""
+    _assert_same_steps(Program.parse("""def train(w, g, m, lr):
+    c = cube(lr)
+    k = tan(-1.5)
+    h = g * 0.5
+    m = interp(g, m, h)
+    u = interp(g, m, k)
+    u = u * c
+    return u, m
+"""), tmp_path)
+
+
+# Names that the exported module or Python give a meaning: the module's own, the step's locals, the
+# hyperparameters' flat names, builtins, soft keywords, escaped-looking names, and non-ASCII ones.
+ADVERSARIAL = ["torch", "v_torch", "v_v_torch", "math", "warnings", "self", "p", "params", "group", "state",
+               "state_0", "grads", "update", "new_states", "results", "loss", "closure", "by_step", "beta1",
+               "beta2", "v_beta1", "weight_decay", "lr_", "x", "i", "_", "_a0", "_s", "_div", "_interp",
+               "_update", "_compiled_step", "_DIV_EPS", "len", "zip", "range", "float", "print", "type",
+               "match", "case", "v_", "v", "m", "Exported", "__class__", "π", "é", "変数", "mé"]
+NAMES = st.one_of(st.sampled_from(ADVERSARIAL), st.sampled_from(ADVERSARIAL), st.sampled_from(ADVERSARIAL),
+                  st.from_regex(r"[a-z_][a-z0-9_]{0,3}", fullmatch=True)).filter(
+    lambda n: _is_name(n) and n not in primitives.CONSTANTS and n not in ("w", "g", "lr", "t"))
+OPS = primitives.names()
+_EXAMPLES = itertools.count()
+
+
+@st.composite
+def adversarially_named_programs(draw):
+    """A well-kinded program whose states and variables take a few names from NAMES, each with
+    its escaped-looking twin (``torch`` and ``v_torch``), each statement mostly reading recent
+    values and the update the last one, so that most statements are live."""
+    bases = draw(st.lists(NAMES, min_size=1, max_size=2, unique=True))
+    vocabulary = bases + ["v_" + n for n in bases]
+    states = draw(st.lists(st.sampled_from(vocabulary), max_size=2, unique=True))
+    inputs = ("w", "g", *states, "lr") + (("t",) if draw(st.booleans()) else ())
+    kinds_of = {n: (primitives.SCALAR if n in ("lr", "t") else primitives.TENSOR) for n in inputs}
+    tensor_kind = primitives.TENSOR
+    recent = ["g", *states]
+    statements = []
+    for _ in range(draw(st.integers(1, 8))):
+        prim = primitives.get(draw(st.sampled_from(OPS)))
+        args = []
+        for want in prim.arg_kinds:
+            if want != tensor_kind and draw(st.integers(0, 3)) == 0:
+                args.append(Const(draw(st.sampled_from([0.5, 0.9, -1.5, 2.0]))))
+                continue
+            pool = [n for n in recent[-3:] if want != tensor_kind or kinds_of[n] == tensor_kind]
+            if not pool or draw(st.integers(0, 3)) == 0:
+                pool = sorted(n for n, k in kinds_of.items() if want != tensor_kind or k == tensor_kind)
+            args.append(Var(draw(st.sampled_from(pool))))
+        target = draw(st.sampled_from(vocabulary))
+        statements.append(Statement(target, prim.name, tuple(args)))
+        kinds_of[target] = prim.result(tuple(kinds_of[a.name] if isinstance(a, Var) else primitives.SCALAR
+                                             for a in args))
+        recent.append(target)
+    tensors = [n for n in reversed(recent) if kinds_of[n] == tensor_kind]
+    outputs = (tensors[0],) + tuple(draw(st.sampled_from(tensors[:3])) for _ in states)
+    prog = Program(inputs, tuple(statements), outputs)
+    check(prog)
+    return prog
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(prog=adversarially_named_programs())
+def test_exported_steps_equal_to_optimizer_whatever_the_names(prog, tmp_path):
+    # a new module name per example: a module file rewritten within the same second at the same
+    # size would be imported from its stale bytecode
+    _assert_same_steps(prog, tmp_path, f"Exported{next(_EXAMPLES)}")

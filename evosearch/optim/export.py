@@ -10,11 +10,14 @@ the module in named parts: the docstring, the update functions, the fused step, 
 
 from __future__ import annotations
 
+import builtins
 import keyword
+import re
 import textwrap
 from pathlib import Path
 
 from evosearch.lang.ir import GRAD, LR, STEP, WEIGHT
+from evosearch.lang.kinds import check
 from evosearch.lang.program import Program
 from evosearch.lang.pruning import follows_lr
 from evosearch.symbolic.forms import math_text
@@ -37,8 +40,19 @@ def _hyper_args(spec: hyperparams.HyperSpec) -> list[str]:
     return names
 
 
+# Names with a meaning in an exported module, besides the helpers' (which start with `_`): what it
+# imports (and math, kept free for helpers), the step's own names, and what Python gives a meaning.
+_MODULE_NAMES = frozenset({"torch", "warnings", "math", "self", "params", "p", "group", "state", "x"})
+_RESERVED = _MODULE_NAMES | frozenset(dir(builtins)) | frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
+_ESCAPE = "v_"
+
+
 class _Names:
-    """Program variable -> Python identifier in the generated module (avoiding its own names)."""
+    """Program variable -> Python identifier in the generated module, one to one: a name in
+    ``reserved``, or starting with `_` (the helpers' names) or with the escape prefix `v_`, gets
+    the prefix; every other name is kept. So `torch` becomes `v_torch` and a variable `v_torch`
+    becomes `v_v_torch`: no two variables, and no variable and a name of the module, meet. (Program
+    names are NFKC-normal, ``kinds.check``, so Python reads each identifier as written.)"""
 
     def __init__(self, reserved: set[str]):
         self.reserved = reserved
@@ -46,8 +60,8 @@ class _Names:
     def __call__(self, name: str) -> str:
         if name in (WEIGHT, GRAD, LR, STEP):
             return name
-        if name in self.reserved or name.startswith("_") or keyword.iskeyword(name):
-            return f"v_{name}"
+        if name in self.reserved or name.startswith(("_", _ESCAPE)):
+            return _ESCAPE + name
         return name
 
 
@@ -72,6 +86,7 @@ def generate(prog: Program, class_name: str, lr: float = 1e-3) -> str:
     ``prog`` (see the module docstring); ``lr`` is the constructor's default learning rate."""
     if not class_name.isidentifier() or keyword.iskeyword(class_name):
         raise ValueError(f"class name {class_name!r} is not a Python identifier")
+    check(prog)                       # names Python reads as written (identifiers, NFKC-normal)
     spec = hyperparams.infer(prog)
     compiled = CompiledProgram(prog, spec.bindings)
     names = _ModuleNames(prog, spec)
@@ -105,7 +120,7 @@ class _ModuleNames:
                     self.spec_names[(key, k)] = f"beta{k + 1}" if key == "betas" else f"{key}{k}"
             else:
                 self.spec_names[(key, None)] = key
-        self.var = _Names({"torch"} | set(self.hargs))
+        self.var = _Names(_RESERVED | set(self.hargs))
         self.states = [self.var(s) for s in prog.state_names]
         self.signature = ", ".join([WEIGHT, GRAD] + self.states + [LR, STEP] + self.hargs)
         self.state_args = [f"state_{i}" for i in range(len(self.states))]
@@ -121,6 +136,14 @@ def _statements(compiled: CompiledProgram, names: _ModuleNames) -> tuple[list[st
         tmpl = st.prim.source
         if tmpl is None:
             raise ValueError(f"primitive {st.prim.name!r} has no source form and cannot be exported")
+        # on scalars only: a Python number, as the in-memory optimizer has it (a function of the
+        # template may give a 0-d tensor; arithmetic on numbers gives a number)
+        if st.prim.reduces is None and not any(st.per_param):
+            expr = tmpl.format(*_wrap_scalar(tmpl, rendered, st.per_param))
+            line = f"{target} = _num({expr})" if re.search(r"\w\(", tmpl) else f"{target} = {expr}"
+            per_tensor.append(line)
+            multi.append(line)
+            continue
         # one tensor at a time
         if st.prim.reduces is None:
             per_tensor.append(f"{target} = {tmpl.format(*_wrap_scalar(tmpl, rendered, st.per_param))}")
@@ -133,15 +156,13 @@ def _statements(compiled: CompiledProgram, names: _ModuleNames) -> tuple[list[st
             multi.append(f"{target} = {tmpl.format(*lists)}")
         elif st.foreach and st.prim.foreach_source:
             multi.append(f"{target} = {st.prim.foreach_source}({', '.join(rendered)})")
-        elif any(st.per_param):
+        else:
             loop = [f"_a{k}" for k, pp in enumerate(st.per_param) if pp]
             src = [f"_a{k}" if pp else r for k, (r, pp) in enumerate(zip(rendered, st.per_param))]
             src = _wrap_scalar(tmpl, src, tuple(True if pp else False for pp in st.per_param))
             zipped = ", ".join(r for r, pp in zip(rendered, st.per_param) if pp)
             iterator = f"zip({zipped})" if len(loop) > 1 else zipped
             multi.append(f"{target} = [{tmpl.format(*src)} for {', '.join(loop)} in {iterator}]")
-        else:
-            multi.append(f"{target} = {tmpl.format(*_wrap_scalar(tmpl, rendered, st.per_param))}")
     return per_tensor, multi
 
 

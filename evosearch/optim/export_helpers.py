@@ -12,7 +12,19 @@ def _s(x):
     return x if isinstance(x, torch.Tensor) else torch.tensor(float(x), dtype=torch.float64)
 
 
+def _num(x):
+    """A statement on scalars only, as a Python number: what the in-memory optimizer computes in
+    eager steps (so that `_interp` and later statements round the same way). Under torch.compile
+    (``fused=True``) it stays a 0-d tensor, which the compiled step keeps in its graph."""
+    if isinstance(x, torch.Tensor) and not torch.compiler.is_compiling():
+        return x.item()
+    return x
+
+
 def _finite(x):
+    if not isinstance(x, torch.Tensor):   # a scalar statement (`cube(lr)`) stays a number
+        return float(torch.nan_to_num(torch.tensor(float(x), dtype=torch.float64), nan=0.0, posinf=_CLAMP,
+                                      neginf=-_CLAMP))
     return torch.nan_to_num(x, nan=0.0, posinf=_CLAMP, neginf=-_CLAMP)
 
 
@@ -41,9 +53,11 @@ def _interp(x, y, a):
 
 
 def _foreach_interp(xs, ys, a):
-    if not (isinstance(a, float) and isinstance(ys, list)):
-        ys = ys if isinstance(ys, list) else [ys] * len(xs)
-        a = a if isinstance(a, list) else [a] * len(xs)
+    # ys and a: one value per tensor (a list, or the tuple a torch._foreach_* call returns) or one
+    # value for all
+    if not (isinstance(a, float) and isinstance(ys, (list, tuple))):
+        ys = ys if isinstance(ys, (list, tuple)) else [ys] * len(xs)
+        a = a if isinstance(a, (list, tuple)) else [a] * len(xs)
         return [_interp(x, y, w) for x, y, w in zip(xs, ys, a)]
     out = torch._foreach_mul(xs, 1.0 - a)
     torch._foreach_add_(out, ys, alpha=a)
