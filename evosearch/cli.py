@@ -177,7 +177,8 @@ def _search(args, out: Path) -> int:
     with Progress(cfg.max_evals) as progress:
         outcome = run_search(cfg, out, resume=args.resume, progress=progress)
     print(f"search stopped ({outcome.stopped_by}) after {outcome.evaluations} evaluations, "
-          f"{outcome.cache_hits} cache hits, {outcome.rejected} children pruned, {outcome.seconds:.0f} s")
+          f"{outcome.cache_hits} cache hits, {outcome.rejected} children pruned, {outcome.screened} screened "
+          f"out, {outcome.seconds:.0f} s")
     if outcome.stopped_by == "interrupted":      # everything is saved; the user asked to stop now
         print(f"saved in {out}: continue with `evosearch search --resume --out {out}`, or export the best "
               f"with `evosearch export {out}:best -o FILE.py --class-name NAME`")
@@ -223,7 +224,8 @@ def _cmd_show(args) -> int:
         print(to_json(s))
         return 0
     print(f"run {args.run}: {s['evaluations']} evaluations, {s['cache_hits']} cache hits, "
-          f"{s['pruned']} pruned of {s['generated']} children, {s['elapsed']:.0f} s")
+          f"{s['pruned']} pruned and {s['screened']} screened out of {s['generated']} children, "
+          f"{s['elapsed']:.0f} s")
     print("fitness: 1.0 is tuned AdamW's validation loss on the same task, seed and budget, 0 the untrained "
           "model's; beside it, each task's loss and its ratio to AdamW's")
     if s["failed"]:
@@ -232,6 +234,10 @@ def _cmd_show(args) -> int:
             print(f"  {n:6d}  {reason}")
         if len(s["failure_reasons"]) > 8:
             print(f"  ... and {len(s['failure_reasons']) - 8} more (show --json lists them all)")
+    if s["screened"]:
+        print(f"failed the numeric screen, untrained: {s['screened']} children (fitness -1); reasons:")
+        for reason, n in list(s["screen_reasons"].items())[:4]:
+            print(f"  {n:6d}  {reason}")
     if s["evaluations"] and not s["hall_of_fame"]:
         print("no candidate has trained without failing yet: the hall of fame is empty")
     warm = s["warm_start_fitness"]

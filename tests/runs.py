@@ -75,7 +75,8 @@ def check_run_store(folder: Path, outcome) -> list[dict]:
     assert ids == list(range(len(ids))), "candidate ids must be unique and without gaps"
     evaluated = [r for r in rows if r["status"] == "evaluated"]
     cached = [r for r in rows if r["status"] == "cached"]
-    assert len(evaluated) + len(cached) == len(rows)
+    screened = [r for r in rows if r["status"] == "screened"]
+    assert len(evaluated) + len(cached) + len(screened) == len(rows)
     store = RunStore(folder)
     try:
         counters = store.get_meta("counters")
@@ -85,9 +86,13 @@ def check_run_store(folder: Path, outcome) -> list[dict]:
     assert len(cached) == counters["cache_hits"] == outcome.cache_hits
     assert counters["generated"] == outcome.generated
     assert counters["rejected"] == outcome.rejected
-    # every child generated was rejected, served from the cache or trained (the warm start was not generated)
-    assert counters["generated"] == counters["rejected"] + counters["cache_hits"] + counters["evaluated"] - 1
+    assert len(screened) == counters.get("screened", 0) == outcome.screened
+    assert all(r["fitness"] == -1.0 and r["failure"].startswith("numeric screen:") for r in screened)
+    # every child generated was rejected, screened out, served from the cache or trained (the warm
+    # start was not generated)
+    assert counters["generated"] == (counters["rejected"] + counters.get("screened", 0) + counters["cache_hits"]
+                                     + counters["evaluated"] - 1)
     for r in cached:
         source = rows[r["cached_from"]]
-        assert source["status"] == "evaluated" and source["fitness"] == r["fitness"]
+        assert source["status"] in ("evaluated", "screened") and source["fitness"] == r["fitness"]
     return rows

@@ -13,14 +13,14 @@ import json
 import pytest
 
 from evosearch import Program, reference
-from evosearch.search import evolution
 from evosearch.lang.canonical import canonical_hash
-from evosearch.lang.kinds import check
-from evosearch.lang.liveness import pruning_reason
 from evosearch.lang.errors import ProgramError
-from evosearch.search.evolution import EvolutionConfig, RegularizedEvolution
 from evosearch.lang.fingerprint import fingerprint
 from evosearch.lang.ir import Statement
+from evosearch.lang.kinds import check
+from evosearch.lang.liveness import pruning_reason
+from evosearch.search import evolution
+from evosearch.search.evolution import EvolutionConfig, RegularizedEvolution
 
 ADAMW = reference.load("adamw")
 
@@ -92,14 +92,20 @@ def test_snapshot_json_restore_continues_identically():
     cfg = EvolutionConfig(population_size=20, tournament_size=4, restart_patience=15)
     evo = RegularizedEvolution(ADAMW, cfg, seed=11)
     told = []                                        # what a run store would hold: (hash, fp, fitness, id)
+
+    def record_screened():                           # the store's cache entries include them
+        told.extend((x.candidate.canonical_hash, x.candidate.fingerprint, x.fitness, x.candidate.id)
+                    for x in evo.take_screened())
     for _ in range(25):
         for c in evo.ask(3):
             evo.tell(c.id, fake_fitness(c))
             told.append((c.canonical_hash, c.fingerprint, fake_fitness(c), c.id))
         evo.take_cache_hits()
+        record_screened()
     in_flight = evo.ask(3)                           # snapshot with candidates still being trained
     assert in_flight
     evo.take_cache_hits()                            # the driver records these with the snapshot
+    record_screened()
     snap = json.loads(json.dumps(evo.snapshot()))
     twin = RegularizedEvolution(ADAMW, cfg, seed=12345)   # a different seed: the RNG must be restored
     twin.restore(snap)
@@ -198,7 +204,8 @@ def test_most_of_5000_children_from_adamw_are_not_trained_anew():
         for c in evo.ask(1):
             evo.tell(c.id, fake_fitness(c))
     c = evo.counters
-    assert c.generated == c.rejected + c.cache_hits + c.evaluated - 1 + sum(map(len, evo.waiting.values()))
-    rate = (c.rejected + c.cache_hits) / c.generated
+    assert c.generated == (c.rejected + c.cache_hits + c.screened + c.evaluated - 1
+                           + sum(map(len, evo.waiting.values())))
+    rate = (c.rejected + c.cache_hits + c.screened) / c.generated
     print(f"\n5,000-child cache rate from AdamW: {rate:.1%} ({c})")
     assert rate >= 0.85

@@ -18,12 +18,14 @@ if TYPE_CHECKING:
 
 
 def numpy_step(prog: Program, env: dict, sizes: tuple[int, ...], forms: dict | None = None,
-               trace: dict | None = None):
+               trace: dict | None = None, raw: bool = False, dtype=None):
     """Run ``prog`` once on ``env`` (inputs by name; tensors are flat arrays of ``sum(sizes)``
     elements, scalars are numbers). A per-tensor reduction sees each segment of ``sizes`` on its own
     and its result is broadcast over the segment. ``forms`` replaces some primitives' numpy forms
     (by name); ``trace``, when given, receives each statement's value by statement index. Returns
-    (update, {state: new value}), finite and flat."""
+    (update, {state: new value}), flat and made finite (NaN -> 0, inf -> ±1e30) unless ``raw``.
+    ``dtype`` (e.g. ``np.float32``, as training computes) rounds literals and every statement's value
+    to that type; by default values stay float64."""
     total = sum(sizes)
     cuts = list(np.cumsum(sizes)[:-1])
     env = dict(env)
@@ -31,16 +33,19 @@ def numpy_step(prog: Program, env: dict, sizes: tuple[int, ...], forms: dict | N
         for i in needed_statements(prog):
             s = prog.statements[i]
             prim = s.primitive
-            args = [np.float64(a.value) if isinstance(a, Const) else env[a.name] for a in s.args]
+            args = [(dtype or np.float64)(a.value) if isinstance(a, Const) else env[a.name] for a in s.args]
             if prim.reduces is not None:
                 parts = prim.numpy(*[np.split(np.broadcast_to(a, (total,)), cuts) for a in args])
                 env[s.target] = np.concatenate([np.broadcast_to(p, (n,)) for p, n in zip(parts, sizes)])
             else:
                 fn = forms.get(prim.name, prim.numpy) if forms else prim.numpy
                 env[s.target] = fn(*args)
+            if dtype is not None:
+                env[s.target] = np.asarray(env[s.target], dtype=dtype)
             if trace is not None:
                 trace[i] = env[s.target]
-        update = finite(np.broadcast_to(env[prog.outputs[0]], (total,)).astype(np.float64))
-        states = {name: finite(np.broadcast_to(env[out], (total,)).astype(np.float64))
+        made = (lambda x: x) if raw else finite
+        update = made(np.broadcast_to(env[prog.outputs[0]], (total,)).astype(dtype or np.float64))
+        states = {name: made(np.broadcast_to(env[out], (total,)).astype(dtype or np.float64))
                   for name, out in zip(prog.state_names, prog.outputs[1:])}
     return update, states

@@ -37,6 +37,7 @@ class SearchConfig:
     random_walk: int = 10
     lr_proportional: bool = True     # train only children whose update is proportional to lr (False:
                                      # allow lr-free rules; their exports warn that lr is ignored)
+    screen: bool = True              # score children that fail the numeric screen as failures, untrained
     # [mutation]
     mutation: MutationConfig = field(default_factory=MutationConfig)
     # [tasks]
@@ -60,7 +61,7 @@ class SearchConfig:
         """The ``[search]`` and ``[mutation]`` settings as evolution takes them."""
         return EvolutionConfig(self.population_size, self.tournament_size, self.restart_patience,
                                mutation=self.mutation, strategy=self.strategy, random_walk=self.random_walk,
-                               lr_proportional=self.lr_proportional)
+                               lr_proportional=self.lr_proportional, screen=self.screen, lr=self.lr)
 
     def funnel_settings(self) -> Funnel:
         """The ``[funnel]`` section as the driver uses it."""
@@ -80,9 +81,10 @@ class SearchConfig:
     @staticmethod
     def from_dict(d: dict) -> "SearchConfig":
         """The config a run store kept. A run keeps the rules it was started with: one saved before
-        the learning-rate rule existed resumes without it."""
+        the learning-rate rule or the numeric screen existed resumes without them."""
         d = dict(d)
         d.setdefault("lr_proportional", False)
+        d.setdefault("screen", False)
         d["mutation"] = MutationConfig(**{k: tuple(v) if isinstance(v, list) else v
                                           for k, v in d.get("mutation", {}).items()})
         for key in ("tasks", "task_seeds"):
@@ -93,7 +95,8 @@ class SearchConfig:
 
 SECTIONS = {
     "search": {"warm_start", "max_evals", "time_limit", "seed", "population_size", "tournament_size",
-               "restart_patience", "hall_of_fame", "strategy", "random_walk", "lr_proportional"},
+               "restart_patience", "hall_of_fame", "strategy", "random_walk", "lr_proportional",
+               "screen"},
     "tasks": {"names": "tasks", "size": "task_size", "seeds": "task_seeds", "lr": "lr",
               "time_limit": "eval_time_limit"},
     "executor": {"workers", "batch_size", "batched", "address", "in_process"},
@@ -191,7 +194,7 @@ RULES = {
     "warm_start": (TEXT, None, None), "max_evals": (INT, 1, None), "time_limit": (NUMBER, 0, None),
     "seed": (INT, None, None), "population_size": (INT, 1, None), "tournament_size": (INT, 1, None),
     "restart_patience": (INT, 0, None), "hall_of_fame": (INT, 1, None), "strategy": (TEXT, None, None),
-    "random_walk": (INT, 1, None), "lr_proportional": (BOOL, None, None),
+    "random_walk": (INT, 1, None), "lr_proportional": (BOOL, None, None), "screen": (BOOL, None, None),
     "tasks": (TEXTS, None, None), "task_size": (TEXT, None, None), "task_seeds": (INTS, 0, 2 ** 32 - 1),
     "lr": (NUMBER, None, None), "eval_time_limit": (NUMBER, 0, None),
     "workers": (INT, 0, None), "batch_size": (INT, 1, None), "address": (TEXT, None, None),

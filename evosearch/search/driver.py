@@ -35,12 +35,14 @@ WORKER_LOG = "workers.log"   # in the run folder: worker warnings and deaths, on
 
 @dataclass
 class SearchOutcome:
-    """How a search session ended: its counts, best candidate, seconds (over all sessions of the
-    run) and why it stopped ("max_evals", "time_limit" or "interrupted")."""
+    """How a search session ended: its counts (trained, served from the cache, pruned, failed by the
+    numeric screen, generated), best candidate, seconds (over all sessions of the run) and why it
+    stopped ("max_evals", "time_limit" or "interrupted")."""
     folder: Path
     evaluations: int
     cache_hits: int
     rejected: int
+    screened: int
     generated: int
     best_id: int | None
     best_fitness: float | None
@@ -161,6 +163,7 @@ class _Session:
         self.stopped_by: str | None = None
         self.done: list = []                     # (candidate, evaluation) not yet committed
         self.held: list = []                     # cache hits not yet committed
+        self.screened: list = []                 # children the numeric screen failed, not yet committed
         self.late_large: dict[int, float] = {}   # funnel scores of candidates not yet recorded
         self.last_commit = 0.0
         self.best_seen = evo.best.fitness if evo.best else None
@@ -240,6 +243,7 @@ class _Session:
             if self.funnel.wants(r.fitness, r.failure, self.warm_fitness, is_warm, is_record):
                 self.executor.submit([candidate], size=funnels.SIZE)
         self.held.extend(evo.take_cache_hits())
+        self.screened.extend(evo.take_screened())
 
     def _report_workers(self, results) -> None:
         """Warnings raised in the workers, and workers that died, on the terminal (each distinct
@@ -265,10 +269,10 @@ class _Session:
         seconds (a snapshot serialises the whole population: a driver killed in between loses only
         those seconds of results, which resume re-evaluates); then funnel scores, and the hall of
         fame when it changed."""
-        if self.done or self.held:
+        if self.done or self.held or self.screened:
             self.store.set_meta("elapsed", self.elapsed())
-            self.store.commit_step(self.done, self.held, self.evo.snapshot())
-            self.done, self.held = [], []
+            self.store.commit_step(self.done, self.held, self.evo.snapshot(), self.screened)
+            self.done, self.held, self.screened = [], [], []
         self.last_commit = time.time()
         applied = [c for c in self.late_large if self.store.set_large_fitness(c, self.late_large[c])]
         for cid in applied:
@@ -289,7 +293,8 @@ class _Session:
         store = self.store
         self.describer.stop()
         store.set_meta("elapsed", self.elapsed())
-        store.commit_step(self.done, self.held + self.evo.take_cache_hits(), self.evo.snapshot())
+        store.commit_step(self.done, self.held + self.evo.take_cache_hits(), self.evo.snapshot(),
+                          self.screened + self.evo.take_screened())
         for cid, value in self.late_large.items():
             store.set_large_fitness(cid, value)
         known = dict(self.describer.known)
@@ -300,6 +305,6 @@ class _Session:
 
     def outcome(self, folder: Path) -> SearchOutcome:
         c, best = self.evo.counters, self.evo.best
-        return SearchOutcome(folder, c.evaluated, c.cache_hits, c.rejected, c.generated,
+        return SearchOutcome(folder, c.evaluated, c.cache_hits, c.rejected, c.screened, c.generated,
                              best.candidate.id if best else None, best.fitness if best else None,
                              self.store.get_meta("elapsed", 0.0), self.stopped_by)   # as `show` reports it

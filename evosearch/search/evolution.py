@@ -4,8 +4,9 @@ The population starts as copies of the warm-start program. ``ask`` runs tourname
 winners and returns the children that need training. Children that abstract execution rejects are
 mutated again and never returned; children whose canonical hash or functional fingerprint has been
 seen reuse the known fitness and join the population at once (the paper's cache: "don't pay twice");
-a child identical to one still being evaluated waits for that result. ``tell`` adds an evaluated
-child. Everything is a deterministic function of the seed and the order of ``tell`` calls; the whole
+a child identical to one still being evaluated waits for that result; a child that fails the
+numeric screen (``lang/screen.py``) joins with the failure fitness, untrained. ``tell`` adds an
+evaluated child. Everything is a deterministic function of the seed and the order of ``tell`` calls; the whole
 state round-trips through ``snapshot``/``restore`` (JSON), except the fitness cache, which the run
 store rebuilds from its records.
 """
@@ -22,8 +23,10 @@ from evosearch.lang.errors import ProgramError
 from evosearch.lang.fingerprint import fingerprint
 from evosearch.lang.kinds import check
 from evosearch.lang.liveness import pruning_reason
-from evosearch.lang.pruning import lr_reason
 from evosearch.lang.program import Program
+from evosearch.lang.pruning import lr_reason
+from evosearch.lang.screen import screen_reason
+from tasks.results import FAILURE_FITNESS
 
 from .mutation import MutationConfig, mutate
 
@@ -72,12 +75,21 @@ class CacheHit:
     reason: str                  # "canonical hash", "fingerprint" or "in flight"
 
 
+@dataclass(frozen=True)
+class Screened:
+    """A child the numeric screen failed (``lang/screen.py``): scored as a failure, not trained."""
+    candidate: Candidate
+    reason: str
+    fitness: float = FAILURE_FITNESS
+
+
 @dataclass
 class Counters:
     """What evolution has done so far, for progress lines and reports."""
     generated: int = 0           # children produced by mutation
     rejected: int = 0            # rejected by abstract execution (re-mutated, never evaluated)
     cache_hits: int = 0          # served from the cache
+    screened: int = 0            # failed the numeric screen (scored as failures, never trained)
     evaluated: int = 0           # told (trained)
     restarts: int = 0
 
@@ -98,6 +110,8 @@ class EvolutionConfig:
     strategy: str = "evolution"  # or "random": children are 1..random_walk random mutations of the
     random_walk: int = 10        # warm start, no selection (the paper's random-search baseline)
     lr_proportional: bool = True  # prune children whose update is not proportional to lr (lang/pruning.py)
+    screen: bool = True          # fail children the numeric screen fails, untrained (lang/screen.py) ...
+    lr: float = 1.0              # ... at the lr input the tasks feed
 
 
 class RegularizedEvolution:
@@ -120,6 +134,7 @@ class RegularizedEvolution:
         self.hash_cache: dict[str, tuple[float, int]] = {}   # canonical hash -> (fitness, id)
         self.fp_cache: dict[str, tuple[float, int]] = {}     # fingerprint -> (fitness, id)
         self.cache_hits_log: list[CacheHit] = []
+        self.screened_log: list[Screened] = []
         self.best: Member | None = None
         self.since_improvement = 0
         self.warm_start = self._candidate(warm_start, None, "warm start")
@@ -216,6 +231,14 @@ class RegularizedEvolution:
             if flying is not None:
                 self.waiting.setdefault(flying, []).append(child)
                 continue
+            why = screen_reason(child_prog, self.config.lr) if self.config.screen else None
+            if why is not None:
+                self.counters.screened += 1
+                self.screened_log.append(Screened(child, why))
+                self.hash_cache.setdefault(child.canonical_hash, (FAILURE_FITNESS, child.id))
+                self.fp_cache.setdefault(child.fingerprint, (FAILURE_FITNESS, child.id))
+                self._join(Member(child, FAILURE_FITNESS))
+                continue
             self.pending[child.id] = child
             out.append(child)
         return out
@@ -256,6 +279,11 @@ class RegularizedEvolution:
         """The children served from the cache since the last call (for the run store)."""
         hits, self.cache_hits_log = self.cache_hits_log, []
         return hits
+
+    def take_screened(self) -> list[Screened]:
+        """The children the numeric screen failed since the last call (for the run store)."""
+        screened, self.screened_log = self.screened_log, []
+        return screened
 
     def seed_cache(self, entries) -> None:
         """Refill the fitness cache from ``(canonical_hash, fingerprint, fitness, id)`` records."""

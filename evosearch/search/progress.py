@@ -62,7 +62,8 @@ class Progress:
         seen = c.evaluated + c.cache_hits
         best = evo.best
         line = (f"evals {c.evaluated}/{self.max_evals}  {rate:.2f}/s  cache {c.cache_hits / max(seen, 1):.0%}  "
-                f"pruned {c.rejected / children:.0%}  workers {executor.workers}  "
+                f"pruned {c.rejected / children:.0%}  screened {c.screened / children:.0%}  "
+                f"workers {executor.workers}  "
                 f"best fitness {best.fitness:.4f} (#{best.candidate.id}; 1.0 = tuned AdamW)  {elapsed:.0f}s"
                 if best else f"evals {c.evaluated}/{self.max_evals}  starting ({elapsed:.0f}s)")
         if self.live:

@@ -38,6 +38,8 @@ def summary(folder: str | Path) -> dict:
         failed = store.failed_count()
         return {"evaluations": counts["evaluations"], "cache_hits": counts["cache_hits"],
                 "failed": failed, "failure_reasons": store.failures() if failed else {},
+                "screened": counts["screened"],
+                "screen_reasons": store.failures("screened") if counts["screened"] else {},
                 "pruned": counters.get("rejected", 0), "generated": counters.get("generated", 0),
                 "warm_start_fitness": store.get_meta("warm_start_fitness"), "warm_start_tasks": warm_tasks,
                 "elapsed": store.get_meta("elapsed", 0.0), "best": best, "hall_of_fame": hof}

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from .readings import task_readings
 
 if TYPE_CHECKING:      # (types only: reading a run must not load the engine, for a fast `show`)
-    from .evolution import CacheHit, Candidate
+    from .evolution import CacheHit, Candidate, Screened
     from .suite import Evaluation
 
 SCHEMA = """
@@ -149,8 +149,10 @@ class RunStore:
 
     # -- writing ----------------------------------------------------------------------------
     def commit_step(self, evaluated: list[tuple[Candidate, Evaluation]], hits: list[CacheHit],
-                    snapshot: dict) -> None:
-        """Record finished candidates and the snapshot taken after them, atomically."""
+                    snapshot: dict, screened: list[Screened] = ()) -> None:
+        """Record finished candidates (trained, served from the cache, or failed by the numeric
+        screen: status ``screened``, the failure fitness and the screen's reason) and the snapshot
+        taken after them, atomically."""
         now = time.time()
         rows = []
         for c, e in evaluated:
@@ -161,6 +163,10 @@ class RunStore:
             c = h.candidate
             rows.append((c.id, c.parent_id, c.mutation, str(c.program), c.canonical_hash, c.fingerprint,
                          "cached", h.fitness, None, None, None, h.source_id, h.reason, None, 0.0, now))
+        for x in screened:
+            c = x.candidate
+            rows.append((c.id, c.parent_id, c.mutation, str(c.program), c.canonical_hash, c.fingerprint,
+                         "screened", x.fitness, None, None, x.reason, None, None, None, 0.0, now))
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.executemany(
@@ -233,26 +239,31 @@ class RunStore:
                           "WHERE status = 'evaluated' ORDER BY id")
 
     def cache_entries(self):
-        """(canonical hash, fingerprint, fitness, id) of every trained candidate, for the fitness cache."""
+        """(canonical hash, fingerprint, fitness, id) of every trained or screened candidate, for the
+        fitness cache."""
         return self._rows("SELECT canonical_hash, fingerprint, fitness, id FROM candidates "
-                          "WHERE status = 'evaluated' ORDER BY id")
+                          "WHERE status IN ('evaluated', 'screened') ORDER BY id")
 
     def counts(self) -> dict:
-        """``{"evaluations": trained, "cache_hits": served from the cache}``."""
+        """``{"evaluations": trained, "cache_hits": served from the cache, "screened": failed by the
+        numeric screen}``."""
         rows = dict(self._rows("SELECT status, COUNT(*) FROM candidates GROUP BY status"))
-        return {"evaluations": rows.get("evaluated", 0), "cache_hits": rows.get("cached", 0)}
+        return {"evaluations": rows.get("evaluated", 0), "cache_hits": rows.get("cached", 0),
+                "screened": rows.get("screened", 0)}
 
     def failed_count(self) -> int:
         """How many trained candidates failed (NaN, divergence, an exception, the time limit)."""
         return self._rows("SELECT COUNT(*) FROM candidates WHERE status = 'evaluated' AND failure IS NOT NULL",
                           one=True)[0]
 
-    def failures(self) -> dict[str, int]:
-        """How many trained candidates failed, by reason: each task's reason with its numbers
+    def failures(self, status: str = "evaluated") -> dict[str, int]:
+        """How many trained candidates (``status="screened"``: children the numeric screen failed)
+        failed, by reason: each task's reason with its numbers
         replaced by ``#`` (``"quadratic (seed #): time limit of # s exceeded at step #"``), most
         frequent first. A candidate that fails on several tasks counts once for each reason."""
         counts: dict[str, int] = {}
-        for (failure,) in self._rows("SELECT failure FROM candidates WHERE failure IS NOT NULL"):
+        for (failure,) in self._rows("SELECT failure FROM candidates WHERE status = ? AND failure IS NOT NULL",
+                                     (status,)):
             for reason in {_NUMBER.sub("#", part) for part in failure.split("; ")}:
                 counts[reason] = counts.get(reason, 0) + 1
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
