@@ -219,3 +219,11 @@ def test_plot_draws_the_search_in_shows_units(tmp_path):
     assert list(evaluations) == list(range(1, 7))          # the 6 evaluations show counts, not 10 candidates
     assert all(a <= b for a, b in zip(seconds, seconds[1:])) and all(a <= b for a, b in zip(best, best[1:]))
     assert best[-1] == max(r[1] for r in rows if r[3] == "evaluated")
+
+
+def test_check_of_a_long_program_says_it_is_too_long_for_one_expression(tmp_path, capsys):
+    chain = "".join(f"    u{i} = u{i - 1} + g\n" for i in range(1, 1000))
+    path = tmp_path / "chain.py"
+    path.write_text(f"def train(w, g, lr):\n    u0 = g * 1.0\n{chain}    update = u999 * lr\n    return update\n")
+    assert main(["check", str(path)]) == 0            # sympy used to recurse past Python's limit here
+    assert "(1001 live statements: too many to write as one expression)" in capsys.readouterr().out

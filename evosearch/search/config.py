@@ -7,6 +7,8 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from evosearch.lang.limits import MAX_STATEMENTS
+
 from . import funnel
 from .evolution import EvolutionConfig
 from .funnel import Funnel
@@ -203,7 +205,7 @@ RULES = {
 }
 MUTATION_RULES = {
     "insert": (NUMBER, 0, None), "delete": (NUMBER, 0, None), "modify_argument": (NUMBER, 0, None),
-    "change_function": (NUMBER, 0, None), "max_statements": (INT, 1, None), "primitives": (TEXTS, None, None),
+    "change_function": (NUMBER, 0, None), "max_statements": (INT, 1, MAX_STATEMENTS), "primitives": (TEXTS, None, None),
     "constant_probability": (NUMBER, 0, 1), "constants_only": (BOOL, None, None),
 }
 # field -> "[section] key", as a config file names it

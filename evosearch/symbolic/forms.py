@@ -29,8 +29,16 @@ def expressions(prog: Program) -> dict[str, sp.Expr]:
     return out
 
 
+MATH_TEXT_STATEMENTS = 200     # beyond this many live statements, no one-line form (it would be
+                               # unreadable, and sympy recurses as deep as the program is long)
+
+
 def math_text(prog: Program) -> str:
-    """One line per output, e.g. ``update = lr*(0.01*w + sign(0.1*g + 0.9*m))``."""
+    """One line per output, e.g. ``update = lr*(0.01*w + sign(0.1*g + 0.9*m))``; for a program of
+    over ``MATH_TEXT_STATEMENTS`` live statements, a line that says so instead."""
+    live = len(needed_statements(prog))
+    if live > MATH_TEXT_STATEMENTS:
+        return f"({live} live statements: too many to write as one expression)"
     lines = []
     for name, expr in expressions(prog).items():
         lines.append(f"{name} = {sp.sstr(expr, full_prec=False)}" if name == "update"
