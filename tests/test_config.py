@@ -44,7 +44,7 @@ from runs import CONFIG, TASK, candidates
     ({"mutation": {"insert": -1.0}}, r"\[mutation\] insert must be a number >= 0, not -1.0"),
     ({"mutation": {"insert": 0, "delete": 0, "modify_argument": 0, "change_function": 0}},
      r"\[mutation\]: at least one of insert"),
-    ({"mutation": {"max_statements": 0}}, r"\[mutation\] max_statements must be an integer >= 1, not 0"),
+    ({"mutation": {"max_statements": 0}}, r"\[mutation\] max_statements must be an integer between 1 and 10000, not 0"),
     ({"mutation": {"max_statements": 20_000}},
      r"\[mutation\] max_statements must be an integer between 1 and 10000, not 20000"),
     ({"mutation": {"constant_probability": 1.5}},
