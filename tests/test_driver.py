@@ -533,3 +533,23 @@ def test_worker_warnings_reach_the_terminal_once_and_the_run_log_every_time(base
     logged = (tmp_path / "run" / "workers.log").read_text().splitlines()
     assert len(logged) >= 2 and all("RuntimeWarning: the quadratic says hello" in line for line in logged)
     assert outcome.seconds == RunStore(tmp_path / "run").get_meta("elapsed")     # as `show` reports it
+
+
+def test_auto_batches_last_about_a_quarter_second_and_keep_the_population_fresh():
+    from evosearch.search.executors import BatchSizer
+    from evosearch.search.suite import Evaluation
+
+    def took(seconds, size="proxy"):
+        return Evaluation(0, 1.0, {}, {}, None, "w", seconds, size=size)
+    tiny, slow, fixed = BatchSizer(most=100), BatchSizer(most=100), BatchSizer(fixed=3)
+    assert tiny.size == slow.size == 1                      # nothing measured yet
+    tiny.observe([took(0.01)] * 50)
+    slow.observe([took(2.0)] * 5 + [took(0.001, size="large")])   # funnel (large) evaluations do not count
+    fixed.observe([took(0.01)] * 50)
+    assert (tiny.size, slow.size, fixed.size) == (BatchSizer.MOST, 1, 3)
+    fresh = BatchSizer(most=7)                              # population 30, 2 workers x 2 calls in flight
+    fresh.observe([took(0.01)] * 50)
+    assert fresh.size == 7
+    medium = BatchSizer(most=100)
+    medium.observe([took(0.05)] * 50)
+    assert medium.size == 5

@@ -50,14 +50,18 @@ class SearchConfig:
     eval_time_limit: float = 0.0     # seconds per task evaluation (0: the task's default)
     # [executor]
     workers: int = 0                 # Ray actors (0: one per CPU of the machine or cluster)
-    batch_size: int = 2              # candidates per actor call
-    batched: bool | str = False      # train a call's candidates together where it saves time, or "always"
+    batch_size: int | str = "auto"   # candidates per actor call, or "auto": sized to the evaluations' cost
+    batched: bool | str = True       # train a call's candidates together where it saves time, or "always"
     address: str = ""                # Ray cluster address ("" : $RAY_ADDRESS, else an embedded Ray)
     in_process: bool = False         # evaluate in the driver (debugging; deterministic)
     # [funnel]
     funnel: bool = False             # re-score candidates that beat the warm start on the large tasks
     funnel_margin: float = 0.0       # ... by more than this
     funnel_new_best: bool = False    # ... and only when they also beat every proxy fitness before them
+
+    def batch(self) -> int | None:
+        """The executor's ``batch_size``: a number, or None to size calls by the evaluations' cost."""
+        return None if self.batch_size == "auto" else self.batch_size
 
     def evolution(self) -> EvolutionConfig:
         """The ``[search]`` and ``[mutation]`` settings as evolution takes them."""
@@ -153,7 +157,13 @@ def _validate(cfg: SearchConfig) -> None:
     ConfigError naming the key and what it may be."""
     import tasks
     for name, (kind, low, high) in RULES.items():
-        _check(_KEYS[name], getattr(cfg, name), kind, low, high)
+        if name == "batch_size" and cfg.batch_size != "auto":
+            try:
+                _check(_KEYS[name], cfg.batch_size, kind, low, high)
+            except ConfigError as exc:
+                raise ConfigError(str(exc).replace(", not", ' or "auto", not')) from None
+        elif name != "batch_size":
+            _check(_KEYS[name], getattr(cfg, name), kind, low, high)
     for name, (kind, low, high) in MUTATION_RULES.items():
         _check(f"[mutation] {name}", getattr(cfg.mutation, name), kind, low, high)
     if not cfg.tasks:
@@ -199,7 +209,7 @@ RULES = {
     "random_walk": (INT, 1, None), "lr_proportional": (BOOL, None, None), "screen": (BOOL, None, None),
     "tasks": (TEXTS, None, None), "task_size": (TEXT, None, None), "task_seeds": (INTS, 0, 2 ** 32 - 1),
     "lr": (NUMBER, None, None), "eval_time_limit": (NUMBER, 0, None),
-    "workers": (INT, 0, None), "batch_size": (INT, 1, None), "address": (TEXT, None, None),
+    "workers": (INT, 0, None), "batch_size": (INT, 1, None),   # or "auto" "address": (TEXT, None, None),
     "in_process": (BOOL, None, None),
     "funnel": (BOOL, None, None), "funnel_margin": (NUMBER, None, None), "funnel_new_best": (BOOL, None, None),
 }

@@ -54,10 +54,11 @@ def make_executor(cfg: SearchConfig, suite: SuiteSpec):
     """The executor the config asks for: in-process, or Ray actors (starting or joining Ray)."""
     if cfg.in_process:
         from .executors import InProcessExecutor
-        return InProcessExecutor(suite, batch_size=cfg.batch_size)
+        return InProcessExecutor(suite, batch_size=cfg.batch())
     from .executors import RayExecutor, init_ray
     init_ray(cfg.address or None, cfg.workers or None)
-    return RayExecutor(suite, workers=cfg.workers or None, batch_size=cfg.batch_size)
+    return RayExecutor(suite, workers=cfg.workers or None, batch_size=cfg.batch(),
+                       population=cfg.population_size)
 
 
 def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, progress=None,

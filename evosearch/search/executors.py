@@ -22,12 +22,12 @@ from .suite import Evaluation, SuiteEvaluator, SuiteSpec
 
 class InProcessExecutor:
     """Evaluates in the driver process, ``batch_size`` candidates per ``poll`` (debugging;
-    deterministic)."""
+    deterministic: None means 1)."""
 
-    def __init__(self, spec: SuiteSpec, batch_size: int = 1):
+    def __init__(self, spec: SuiteSpec, batch_size: int | None = 1):
         self.evaluator = SuiteEvaluator(spec)
         self.queue: deque[Candidate] = deque()
-        self.batch_size = batch_size
+        self.batch_size = batch_size or 1       # never sized by time: that would end determinism
         self.workers = 1
         self.replaced = 0
 
@@ -117,27 +117,63 @@ def _loopback_only(ray):
         ray_constants.ENABLE_RAY_CLUSTER = before
 
 
+class BatchSizer:
+    """How many candidates one actor call carries: ``fixed``, or (``fixed`` None) as many as take
+    about ``TARGET`` seconds to train, from the running mean of the time charged to each evaluation,
+    between 1 and ``most`` (at most ``MOST``). A call costs the driver and Ray about a millisecond or
+    two whatever it carries, so a 10 ms task needs calls of tens of candidates for the overhead to
+    vanish, and a task of seconds one candidate per call; the cap keeps the candidates in flight
+    (workers x 2 x size) from making each tournament's population much older."""
+
+    TARGET = 0.25
+    MOST = 16
+
+    def __init__(self, fixed: int | None = None, most: int = MOST):
+        self.fixed = fixed
+        self.most = max(1, min(self.MOST, most))
+        self.mean: float | None = None
+
+    def observe(self, evaluations) -> None:
+        """Fold in the seconds charged to finished proxy evaluations (an exponential mean)."""
+        for e in evaluations:
+            if e.size == "proxy" and e.seconds > 0:
+                self.mean = e.seconds if self.mean is None else 0.9 * self.mean + 0.1 * e.seconds
+
+    @property
+    def size(self) -> int:
+        if self.fixed:
+            return self.fixed
+        if self.mean is None:
+            return 1
+        return max(1, min(self.most, round(self.TARGET / self.mean)))
+
+
 class RayExecutor:
     """Ray actors, one per CPU (or ``workers``), each holding a ``SuiteEvaluator``; ``depth``
-    batches of ``batch_size`` candidates in flight per actor. A dead actor is replaced and its
-    batch sent again."""
+    batches of ``batch_size`` candidates in flight per actor (None: sized by ``BatchSizer``, with
+    no more in flight than ``population``). A dead actor is replaced and its batch sent again."""
 
-    def __init__(self, spec: SuiteSpec, workers: int | None = None, batch_size: int = 2,
-                 depth: int = 2):
+    def __init__(self, spec: SuiteSpec, workers: int | None = None, batch_size: int | None = None,
+                 depth: int = 2, population: int = 100):
         import ray
         self.ray = ray
         if workers is None:
             workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.spec = spec
-        self.batch_size = batch_size
         self.depth = depth
         self.cls = _worker_class()
         self.actors = [self.cls.remote(spec) for _ in range(workers)]
         self.workers = workers
+        self.sizer = BatchSizer(batch_size, most=population // (workers * depth))
         self.inflight: dict = {}            # ObjectRef -> (actor index, batch of candidates)
         self.load = [0] * workers
         self.pending: deque[Candidate] = deque()
         self.replaced = 0
+
+    @property
+    def batch_size(self) -> int:
+        """Candidates per actor call now."""
+        return self.sizer.size
 
     def capacity(self) -> int:
         """How many candidates may be in flight."""
@@ -176,7 +212,9 @@ class RayExecutor:
             i, actor, batch = self.inflight.pop(ref)
             self.load[i] -= 1
             try:
-                out.extend(self.ray.get(ref))
+                done = self.ray.get(ref)
+                self.sizer.observe(done)
+                out.extend(done)
             except (self.ray.exceptions.RayActorError, self.ray.exceptions.WorkerCrashedError):
                 # The worker died: replace it (once) and evaluate its candidates again.
                 if self.actors[i] is actor:
