@@ -209,7 +209,7 @@ RULES = {
     "random_walk": (INT, 1, None), "lr_proportional": (BOOL, None, None), "screen": (BOOL, None, None),
     "tasks": (TEXTS, None, None), "task_size": (TEXT, None, None), "task_seeds": (INTS, 0, 2 ** 32 - 1),
     "lr": (NUMBER, None, None), "eval_time_limit": (NUMBER, 0, None),
-    "workers": (INT, 0, None), "batch_size": (INT, 1, None),   # or "auto" "address": (TEXT, None, None),
+    "workers": (INT, 0, None), "batch_size": (INT, 1, None), "address": (TEXT, None, None),
     "in_process": (BOOL, None, None),
     "funnel": (BOOL, None, None), "funnel_margin": (NUMBER, None, None), "funnel_new_best": (BOOL, None, None),
 }
