@@ -14,6 +14,7 @@
     python experiments/bench_search.py [--evals 100] [--tasks digits_mlp large_batch] [--batch-size 2]
     python experiments/bench_search.py --batched 8 [--tasks heavy_tail noisy_digits]
     python experiments/bench_search.py --task iris_mlp [--evals 400]
+    python experiments/bench_search.py --task iris_mlp --driver-share   # the driver's CPU per setting
 """
 
 from __future__ import annotations
@@ -88,7 +89,11 @@ def main(argv=None) -> None:
     ap.add_argument("--batched", type=int, default=0, metavar="K",
                     help="compare batched evaluation with K candidates per call against unbatched (3.)")
     ap.add_argument("--task", help="measure the search machinery on this one task (4.)")
+    ap.add_argument("--driver-share", action="store_true",
+                    help="with --task: trained/s and the driver's share of a core, per executor setting")
     args = ap.parse_args(argv)
+    if args.task and args.driver_share:
+        return driver_share(args)
     if args.task:
         return machinery(args)
     import ray
@@ -227,6 +232,28 @@ def machinery(args) -> None:
         print(f"{name}: {total} children, {skipped / total:.0%} not trained anew ("
               + ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
               + f"); {failed} of {trained} trained failed ({failed / max(trained, 1):.0%})")
+
+
+def driver_share(args) -> None:
+    """Trained evaluations per second and the driver process's CPU time per second of search, for
+    1 and 2 workers with and without batched training and sized calls (one run each)."""
+    from evosearch.search.executors import init_ray
+    init_ray(num_cpus=2)
+    base = SearchConfig(warm_start="adamw", max_evals=args.evals + args.warmup, population_size=100,
+                        tournament_size=25, tasks=(args.task,), seed=0)
+    settings = [("2 workers, auto calls, batched", dict(workers=2)),
+                ("2 workers, auto calls, one at a time", dict(workers=2, batched=False)),
+                ("2 workers, 2 per call, one at a time", dict(workers=2, batched=False, batch_size=2)),
+                ("1 worker, auto calls, batched", dict(workers=1)),
+                ("1 worker, auto calls, one at a time", dict(workers=1, batched=False))]
+    print(f"task {args.task}: {args.evals} trained evaluations timed after {args.warmup}, one run each")
+    for label, kw in settings:
+        with tempfile.TemporaryDirectory() as d:
+            meter = Meter(args.warmup)
+            run_search(replace(base, **kw), d, progress=meter)
+            (ta, ca, ga, ea, _), (tb, cb, gb, eb, _) = meter.open, meter.last
+            print(f"  {label:<38} trained/s {(eb - ea) / (tb - ta):6.1f}  children/s {(gb - ga) / (tb - ta):6.1f}  "
+                  f"driver CPU {(cb - ca) / (tb - ta):4.0%} of a core")
 
 
 if __name__ == "__main__":
