@@ -86,3 +86,17 @@ def test_mutants_that_pass_check_train_without_exceptions(prog):
         _train(prog)
     except Exception as exc:  # noqa: BLE001 - any exception is the failure
         pytest.fail(f"{type(exc).__name__}: {exc}\n{prog}")
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(mutants(), min_size=4, max_size=4))
+def test_mutants_that_pass_check_train_on_a_real_task_one_at_a_time_and_batched(programs):
+    """The same on a real task, through the code that scores candidates in a search: training on
+    iris_mlp (51 full-batch steps), each program alone and the four trained together (``evaluate_batch``); a
+    failure is allowed (a diverged run), an exception during training is not."""
+    import tasks
+    task = tasks.get("iris_mlp")
+    alone = [task.evaluate(p, seed=0, lr=1.0) for p in programs]
+    together = task.evaluate_batch(programs, seed=0, lr=1.0)
+    for prog, r in zip(programs * 2, alone + together):
+        assert not (r.failure or "").startswith("exception"), f"{r.failure}\n{prog}"
