@@ -5,6 +5,7 @@ program file, a reference name, RUN:best or RUN:ID."""
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -376,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
+    except BrokenPipeError:                # `evosearch show RUN | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # (no error at exit either)
+        return 0
     except (OSError, ValueError) as exc:   # ProgramError, ConfigError, RunFolderError are ValueErrors
         print(f"evosearch: error: {exc}", file=sys.stderr)
         return 2

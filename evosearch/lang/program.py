@@ -36,6 +36,23 @@ class Program:
     outputs: tuple[str, ...]
     name: str = "train"
 
+    def __hash__(self) -> int:
+        # Computed once per program: the analyses' caches hash the same program many times, and a
+        # hash walks every statement and operand (a fifth of the search driver's time). Kept out
+        # of pickles (``__getstate__``): string hashes differ from process to process.
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash((self.inputs, self.statements, self.outputs, self.name))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
+    def __setstate__(self, state: dict) -> None:
+        for k, v in state.items():
+            object.__setattr__(self, k, v)
+
     # -- construction -------------------------------------------------------------------------
     @staticmethod
     def parse(text: str | bytes) -> "Program":
