@@ -29,22 +29,20 @@ LR_SCALES = (0.1, 3.7)
 RTOL = 1e-6
 
 
-def _updates(prog: Program, scale: float) -> list[np.ndarray]:
-    w, grads, lrs = fixed_inputs()
-    states = {name: np.zeros(len(w)) for name in prog.state_names}
-    out = []
-    for k in range(STEPS):
-        env = {WEIGHT: w, GRAD: grads[k], LR: np.float64(lrs[k] * scale), STEP: np.float64(k + 1), **states}
-        update, states = numpy_step(prog, env, SIZES)
-        out.append(update)
-    return out
-
-
 def lr_reason(prog: Program) -> str | None:
-    """Why the update is not proportional to the ``lr`` input (see the module docstring), or None."""
-    base = _updates(prog, 1.0)
-    for scale in LR_SCALES:
-        for k, (u, v) in enumerate(zip(base, _updates(prog, scale))):
+    """Why the update is not proportional to the ``lr`` input (see the module docstring), or None.
+    The three runs go step by step together, so that a program that ignores lr is found at its
+    first step (most are), not after all of them."""
+    w, grads, lrs = fixed_inputs()
+    runs = {scale: {name: np.zeros(len(w)) for name in prog.state_names} for scale in (1.0, *LR_SCALES)}
+    for k in range(STEPS):
+        updates = {}
+        for scale, states in runs.items():
+            env = {WEIGHT: w, GRAD: grads[k], LR: np.float64(lrs[k] * scale), STEP: np.float64(k + 1), **states}
+            updates[scale], runs[scale] = numpy_step(prog, env, SIZES)
+        u = updates[1.0]
+        for scale in LR_SCALES:
+            v = updates[scale]
             size = max(float(np.max(np.abs(u))) * scale, float(np.max(np.abs(v))), 1e-300)
             if float(np.max(np.abs(v - scale * u))) > RTOL * size:
                 return f"the update is not proportional to lr (lr x {scale:g} at step {k + 1})"
