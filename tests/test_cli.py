@@ -24,6 +24,18 @@ def listing(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def copy_of_old_run(tmp_path: Path, *sql: str) -> Path:
+    """A copy of the stored run folder, with ``sql`` run on its store."""
+    run = tmp_path / "run"
+    shutil.copytree(OLD_RUN, run)
+    db = sqlite3.connect(run / "run.sqlite")
+    for statement in sql:
+        db.execute(statement)
+    db.commit()
+    db.close()
+    return run
+
+
 def fails_with_exit_2(argv: list[str], capsys, named: str) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -68,12 +80,7 @@ def test_an_empty_run_sqlite_is_an_error_and_stays_empty(command, tmp_path, caps
 def test_show_and_export_read_a_run_without_changing_it(tmp_path, capsys):
     """Even where the hall of fame has no stored descriptions, ``show`` describes it for the screen
     only: the run folder's files are byte for byte what they were."""
-    run = tmp_path / "run"
-    shutil.copytree(OLD_RUN, run)
-    db = sqlite3.connect(run / "run.sqlite")
-    db.execute("DELETE FROM descriptions")
-    db.commit()
-    db.close()
+    run = copy_of_old_run(tmp_path, "DELETE FROM descriptions")
     before = listing(run)
     assert main(["show", str(run)]) == 0
     assert main(["show", str(run), "--json"]) == 0
@@ -84,8 +91,7 @@ def test_show_and_export_read_a_run_without_changing_it(tmp_path, capsys):
 
 def damaged_run(tmp_path: Path, damage: str) -> Path:
     """A copy of a real run folder with one kind of damage done to its store."""
-    run = tmp_path / "run"
-    shutil.copytree(OLD_RUN, run)
+    run = copy_of_old_run(tmp_path)
     path = run / "run.sqlite"
     if damage == "truncated":
         path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
@@ -98,13 +104,10 @@ def damaged_run(tmp_path: Path, damage: str) -> Path:
         db.commit()
         db.close()
     else:
-        db = sqlite3.connect(path)
         state = {"broken snapshot": '{"rng": [3, [1, 2', "empty snapshot": "{}",
                  "snapshot without a population": '{"counters": {"evaluated": 9}}'}[damage]
-        if damage == "snapshots deleted":
-            db.execute("DELETE FROM snapshots")
-        else:
-            db.execute("UPDATE snapshots SET state = ? WHERE id = (SELECT MAX(id) FROM snapshots)", (state,))
+        db = sqlite3.connect(path)
+        db.execute("UPDATE snapshots SET state = ? WHERE id = (SELECT MAX(id) FROM snapshots)", (state,))
         db.commit()
         db.close()
     return run
@@ -140,12 +143,7 @@ def test_a_damaged_snapshot_stops_show_and_resume_and_the_programs_can_still_be_
 
 
 def test_a_store_whose_snapshots_are_gone_is_not_resumed_from_scratch(tmp_path, capsys):
-    run = tmp_path / "run"
-    shutil.copytree(OLD_RUN, run)
-    db = sqlite3.connect(run / "run.sqlite")
-    db.execute("DELETE FROM snapshots")
-    db.commit()
-    db.close()
+    run = copy_of_old_run(tmp_path, "DELETE FROM snapshots")
     before = listing(run)
     fails_with_exit_2(RUN_COMMANDS["search --resume"](run), capsys, "records candidates but no population snapshot")
     assert listing(run) == before
