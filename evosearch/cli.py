@@ -63,13 +63,16 @@ def _cmd_tasks(args) -> int:
 def _cmd_check(args) -> int:
     from evosearch.lang.liveness import live_statements
     from evosearch.lang.pruning import why_pruned
+    from evosearch.lang.screen import screen_reason
     from evosearch.symbolic.forms import math_text
     prog = load_program(args.program)
     print(prog, end="")
     print(f"statements: {len(prog)} ({len(live_statements(prog))} live)")
     print(f"canonical hash: {prog.canonical_hash()}\nfingerprint:    {prog.fingerprint()}")
     reason = why_pruned(prog)
-    print(f"search would prune it: {reason}" if reason else "search would train it")
+    screened = None if reason else screen_reason(prog)
+    print(f"search would prune it: {reason}" if reason else
+          f"search would score it a failure untrained, {screened}" if screened else "search would train it")
     print(math_text(prog))
     return 0
 
@@ -380,8 +383,17 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:                # `evosearch show RUN | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # (no error at exit either)
         return 0
+    except KeyboardInterrupt:              # outside the search loop (which saves and returns 130 itself)
+        print("evosearch: interrupted", file=sys.stderr)
+        return INTERRUPTED
     except (OSError, ValueError) as exc:   # ProgramError, ConfigError, RunFolderError are ValueErrors
         print(f"evosearch: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:               # SQLite's own errors (a full disk, a locked database)
+        import sqlite3
+        if not isinstance(exc, sqlite3.Error):
+            raise
+        print(f"evosearch: error: the run's database: {exc}", file=sys.stderr)
         return 2
 
 

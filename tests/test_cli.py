@@ -7,6 +7,7 @@ test_config.py.)"""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -19,9 +20,11 @@ OLD_RUN = Path(__file__).parent / "data" / "run_before_layout"
 
 
 def listing(folder: Path) -> dict[str, str]:
-    """Every file under ``folder`` with a hash of its bytes."""
+    """Every file under ``folder`` with a hash of its bytes, except the files SQLite itself keeps
+    beside a database it opens read-only: its shared-memory index and an empty WAL."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+            for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.endswith("-shm")
+            and not (p.name.endswith("-wal") and p.stat().st_size == 0)}
 
 
 def copy_of_old_run(tmp_path: Path, *sql: str) -> Path:
@@ -147,6 +150,29 @@ def test_a_store_whose_snapshots_are_gone_is_not_resumed_from_scratch(tmp_path, 
     before = listing(run)
     fails_with_exit_2(RUN_COMMANDS["search --resume"](run), capsys, "records candidates but no population snapshot")
     assert listing(run) == before
+
+
+def test_a_run_whose_driver_was_killed_is_read_with_its_wal_and_not_rewritten(tmp_path, capsys):
+    """A driver killed with SIGKILL leaves its last commits in run.sqlite-wal. Reading the run sees
+    them, and leaves run.sqlite and the WAL as they are (a read-write connection would fold the WAL
+    into run.sqlite when it closes)."""
+    run = copy_of_old_run(tmp_path)
+    live = tmp_path / "live"
+    shutil.copytree(run, live)
+    writer = sqlite3.connect(live / "run.sqlite")          # the "driver": commits, never closes
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("UPDATE meta SET value = '123.0' WHERE key = 'elapsed'")
+    writer.commit()
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    for name in ("run.sqlite", "run.sqlite-wal", "hall_of_fame.json", "best.py"):
+        shutil.copy(live / name, killed / name)              # the folder as SIGKILL left it
+    writer.close()
+    assert (killed / "run.sqlite-wal").stat().st_size > 0
+    before = listing(killed)
+    assert main(["show", str(killed), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["elapsed"] == 123.0     # the WAL's commit is read
+    assert listing(killed) == before
 
 
 @pytest.mark.parametrize("argv, option", [

@@ -50,6 +50,8 @@ from runs import CONFIG, TASK, candidates
     ({"mutation": {"constant_probability": 1.5}},
      r"\[mutation\] constant_probability must be a number between 0 and 1, not 1.5"),
     ({"mutation": {"primitives": ["sign", "sgn"]}}, r"\[mutation\] primitives: unknown \['sgn'\]"),
+    ({"mutation": 5}, r"\[mutation\] must be a table"),
+    ({"search": {"warm_start": 5}}, r"\[search\] warm_start must be a string, not 5"),
     ({"tasks": {"seeds": []}}, "seeds must list at least one seed"),
     ({"tasks": {"time_limit": -1}}, r"\[tasks\] time_limit must be a number >= 0"),
     ({"tasks": {"lr": 0.0}}, r"\[tasks\] lr must be a positive number"),
@@ -58,7 +60,7 @@ from runs import CONFIG, TASK, candidates
 ])
 def test_config_errors_name_the_problem(data, named):
     with pytest.raises(ConfigError, match=named):
-        parse_config(data)
+        parse_config(data, base=Path(__file__).parent)      # as load_config reads a file
 
 
 def test_bad_toml_and_missing_file_are_config_errors(tmp_path):

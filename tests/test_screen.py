@@ -110,3 +110,12 @@ def test_screened_children_are_stored_and_counted_by_show(tmp_path, capsys, monk
     assert reason.startswith("numeric screen: the weights blew up at step #")
     assert cli.main(["show", str(folder)]) == 0
     assert "failed the numeric screen, untrained: 1 children" in capsys.readouterr().out
+
+
+def test_check_says_when_the_search_would_fail_a_program_untrained(tmp_path, capsys):
+    path = tmp_path / "ascent.py"
+    path.write_text(str(variant("    lr = lr * 0.001\n", "    lr = lr * -100.0\n")))
+    assert cli.main(["check", str(path)]) == 0
+    assert "search would score it a failure untrained, numeric screen: the weights blew up" in capsys.readouterr().out
+    assert cli.main(["check", "adamw"]) == 0
+    assert "search would train it" in capsys.readouterr().out

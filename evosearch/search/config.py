@@ -127,6 +127,8 @@ def parse_config(data: dict, base: Path | None = None) -> SearchConfig:
     values: dict = {}
     for section, table in data.items():
         if section == "mutation":
+            if not isinstance(table, dict):
+                raise ConfigError("[mutation] must be a table")
             known = {f.name for f in fields(MutationConfig)}
             bad = set(table) - known
             if bad:
@@ -146,7 +148,7 @@ def parse_config(data: dict, base: Path | None = None) -> SearchConfig:
                 raise ConfigError(f"[{section}]: unknown key {key!r}; known: {sorted(mapping)}")
             values[mapping[key]] = tuple(value) if isinstance(value, list) else value
     cfg = SearchConfig(**values)
-    if base is not None and (base / cfg.warm_start).is_file():
+    if base is not None and isinstance(cfg.warm_start, str) and (base / cfg.warm_start).is_file():
         cfg = replace(cfg, warm_start=str((base / cfg.warm_start).resolve()))
     _validate(cfg)
     return cfg

@@ -73,8 +73,6 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
         warm = None if resume else _warm_start(cfg)       # a bad warm start leaves no store behind
         store = RunStore(folder, create=not resume)
         try:
-            if resume:
-                store.check()         # an hour of search is not continued on a damaged store
             cfg = _settle_config(store, cfg, resume, folder)
             evo = _evolution(store, cfg, warm)
             store.set_meta("config", cfg.to_dict())      # once the run is known to start or continue
@@ -209,8 +207,10 @@ class _Session:
                 if not results and not self.executor.in_flight() and not self.evo.pending and not free:
                     time.sleep(0.05)
         finally:
-            signal.signal(signal.SIGINT, old_handler)
-            self._close()
+            try:
+                self._close()
+            finally:
+                signal.signal(signal.SIGINT, old_handler)   # (a second Ctrl-C cannot cut the close short)
 
     def _should_stop(self) -> bool:
         if self.stopped_by:
@@ -293,16 +293,18 @@ class _Session:
         ``Describer.stop``), release the executor."""
         store = self.store
         self.describer.stop()
-        store.set_meta("elapsed", self.elapsed())
-        store.commit_step(self.done, self.held + self.evo.take_cache_hits(), self.evo.snapshot(),
-                          self.screened + self.evo.take_screened())
-        for cid, value in self.late_large.items():
-            store.set_large_fitness(cid, value)
-        known = dict(self.describer.known)
-        store.put_descriptions(known)
-        store.write_hall_of_fame(self.cfg.hall_of_fame, lambda entry: known.get(entry["canonical_hash"], {}))
-        store.set_meta("counters", self.evo.counters.to_dict())
-        self.executor.shutdown()
+        try:
+            store.set_meta("elapsed", self.elapsed())
+            store.commit_step(self.done, self.held + self.evo.take_cache_hits(), self.evo.snapshot(),
+                              self.screened + self.evo.take_screened())
+            for cid, value in self.late_large.items():
+                store.set_large_fitness(cid, value)
+            known = dict(self.describer.known)
+            store.put_descriptions(known)
+            store.write_hall_of_fame(self.cfg.hall_of_fame, lambda entry: known.get(entry["canonical_hash"], {}))
+            store.set_meta("counters", self.evo.counters.to_dict())
+        finally:
+            self.executor.shutdown()       # the actors go even when the store cannot take the close
 
     def outcome(self, folder: Path) -> SearchOutcome:
         c, best = self.evo.counters, self.evo.best

@@ -69,7 +69,10 @@ class RunFolderLock:
         (self.folder / LOCK_FILE).unlink(missing_ok=True)    # unlinked while held (see _lock), then freed
         f.close()
         if self.made and not any(self.folder.iterdir()):
-            self.folder.rmdir()
+            try:
+                self.folder.rmdir()
+            except OSError:            # another search has just begun to use it
+                pass
 
 
 def _lock(path: Path, folder: Path):

@@ -35,8 +35,7 @@ def plot_run(run: str | Path, out: str | Path | None = None) -> list[Path]:
     out = Path(out) if out else run
     store = RunStore(run, readonly=True)
     try:
-        rows = store.db.execute("SELECT id, fitness, recorded_at, status, program FROM candidates "
-                                "WHERE fitness IS NOT NULL ORDER BY recorded_at, id").fetchall()
+        rows = store.scored_by_time()
         population = int((store.get_meta("config") or {}).get("population_size", 100))
         warm = store.get_meta("warm_start_fitness")
         hof_ids = {e["id"] for e in store.hall_of_fame(int((store.get_meta("config") or {}).get("hall_of_fame", 10)))}

@@ -36,15 +36,15 @@ def watch() -> None:
         os.close(read)
 
 
-def descendants(root: int) -> list[tuple[int, str]]:
-    """(pid, start time) of every living descendant of ``root``, from ``/proc``."""
+def descendants(*roots: int) -> list[tuple[int, str]]:
+    """(pid, start time) of every living descendant of the ``roots``, from one reading of ``/proc``."""
     children: dict[int, list[tuple[int, str]]] = {}
     for entry in _PROC.iterdir():
         if entry.name.isdigit():
             stat = _stat(int(entry.name))
             if stat:
                 children.setdefault(stat[0], []).append((int(entry.name), stat[1]))
-    found, todo = [], [root]
+    found, todo = [], list(roots)
     while todo:
         for child in children.get(todo.pop(), ()):
             found.append(child)
@@ -62,6 +62,12 @@ def _stat(pid: int) -> tuple[int, str] | None:
     return int(fields[1]), fields[19]
 
 
+def _alive(pid: int, start: str) -> bool:
+    """Whether the process noted as (pid, start time) still runs (not another one with its pid)."""
+    stat = _stat(pid)
+    return stat is not None and stat[1] == start
+
+
 def _reap(driver: int, ignored: set[int]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     tracked: dict[int, str] = {}
@@ -69,13 +75,13 @@ def _reap(driver: int, ignored: set[int]) -> None:
         ready, _, _ = select.select([0], [], [], 1.0)
         if ready and not os.read(0, 4096):
             break                                    # the driver's end closed: it is gone
+        tracked = {pid: start for pid, start in tracked.items() if _alive(pid, start)}   # (pids get reused)
         tracked.update((pid, start) for pid, start in descendants(driver)
                        if pid not in ignored and pid != os.getpid())
-    for pid in list(tracked):                        # and what they started since the last look
-        tracked.update(descendants(pid))
+    tracked = {pid: start for pid, start in tracked.items() if _alive(pid, start)}
+    tracked.update(descendants(*tracked))            # and what they started since the last look
     for pid, start in tracked.items():
-        stat = _stat(pid)
-        if stat and stat[1] == start:                # the same process, not a new one with its pid
+        if _alive(pid, start):                       # the same process, not a new one with its pid
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:

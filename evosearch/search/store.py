@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS candidates (
     program TEXT NOT NULL,
     canonical_hash TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
-    status TEXT NOT NULL,             -- 'evaluated' or 'cached'
+    status TEXT NOT NULL,             -- 'evaluated', 'cached' or 'screened'
     fitness REAL,
     task_fitness TEXT,                -- JSON {task: fitness}
     metrics TEXT,                     -- JSON {task: {metric: value}}
@@ -75,9 +75,11 @@ class RunStore:
     """A run folder (see the module docstring): every write a transaction, every read of the current
     state. Opens the run in ``folder``, which must exist (RunFolderError otherwise: reading a run
     never creates one); ``create=True`` makes the folder and an empty store for a new run.
-    ``readonly=True`` (what the reading commands use) refuses every write at the SQLite level and
-    creates or repairs nothing. A store that is not an SQLite database, is truncated, or lacks the
-    run tables raises DamagedRunError, on opening or on the first read that meets the damage."""
+    ``readonly=True`` (what the reading commands use) opens it with SQLite's ``mode=ro``: run.sqlite
+    and its WAL are never written (SQLite may create its empty -wal and -shm files beside it).
+    Opening an existing run for writing reads every page first (``check``). A store that is not an
+    SQLite database, is truncated, or lacks the run tables raises DamagedRunError, on opening or on
+    the first read that meets the damage."""
 
     def __init__(self, folder: str | Path, create: bool = False, readonly: bool = False):
         self.folder = Path(folder)
@@ -89,16 +91,23 @@ class RunStore:
             raise RunFolderError(f"{str(folder)!r} is not a run folder (no run.sqlite)")
         elif path.stat().st_size == 0:
             raise RunFolderError(f"{str(folder)!r} holds no run (run.sqlite is empty)")
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
         try:
-            if readonly:
-                self.db.execute("PRAGMA query_only = ON")
+            # read-only: SQLite's mode=ro never writes run.sqlite, not even to fold in the WAL of a
+            # driver that was killed (a read-write connection would, at its close)
+            self.db = (sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=30,
+                                       isolation_level=None) if readonly else
+                       sqlite3.connect(path, timeout=30, isolation_level=None))
+        except sqlite3.Error as exc:
+            raise DamagedRunError(f"{path} cannot be opened: {exc}") from None
+        try:
             tables = {row[0] for row in self._rows("SELECT name FROM sqlite_master WHERE type = 'table'")}
             self.described = not readonly or "descriptions" in tables     # (a store older than descriptions)
             if not fresh:
                 missing = [t for t in REQUIRED_TABLES if t not in tables]
                 if missing:
                     raise DamagedRunError(f"{path} is not an evosearch run store (no table {', '.join(missing)})")
+            if not readonly and not fresh:
+                self.check()                       # before anything is written to it
             if not readonly:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
@@ -109,7 +118,7 @@ class RunStore:
 
     def check(self) -> None:
         """Read every page of the database (SQLite's quick_check: about 0.1 s per 50 MB); raises
-        DamagedRunError if any is damaged. The driver checks before it resumes a run."""
+        DamagedRunError if any is damaged."""
         problems = [row[0] for row in self._rows("PRAGMA quick_check")]
         if problems != ["ok"]:
             raise DamagedRunError(f"{self.path} is damaged: {'; '.join(problems[:3])}")
@@ -271,6 +280,12 @@ class RunStore:
     def candidate(self, candidate_id: int) -> dict | None:
         """One candidate's row as a dict, or None."""
         return self._rows("SELECT * FROM candidates WHERE id = ?", (candidate_id,), named=True)
+
+    def scored_by_time(self) -> list[tuple[int, float, float, str, str]]:
+        """(id, fitness, recorded_at, status, program text) of every candidate with a fitness, in
+        recording order."""
+        return self._rows("SELECT id, fitness, recorded_at, status, program FROM candidates "
+                          "WHERE fitness IS NOT NULL ORDER BY recorded_at, id")
 
     def history(self) -> list[tuple[int, float, float, str]]:
         """(id, fitness, recorded_at, status) of every candidate in id order."""
