@@ -156,8 +156,6 @@ def _cmd_search(args) -> int:
     else:  # a fresh, timestamped folder, so that the same command can be run again (as PySR does)
         import time
         out = Path("runs") / f"{Path(args.config).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if args.resume and not (out / "run.sqlite").is_file():
-        raise ValueError(f"{out} holds no run to resume")
     with RunFolderLock(out, create=not args.resume):   # a second driver is refused before the slow imports
         return _search(args, out)
 

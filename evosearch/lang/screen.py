@@ -63,8 +63,10 @@ def screen_reason(prog: Program, lr: float = 1.0) -> str | None:
     live = live_states(prog)
     states = {name: np.zeros(len(w), np.float32) for name in prog.state_names}
 
+    h64 = h.astype(np.float64)
+
     def loss(w):
-        return 0.5 * float(np.sum(h.astype(np.float64) * w.astype(np.float64) ** 2))
+        return 0.5 * float(np.sum(h64 * w.astype(np.float64) ** 2))
     loss0, losses = loss(w), []
     for k in range(STEPS):
         schedule = lr * (0.1 + 0.45 * (1.0 + math.cos(math.pi * k / STEPS)))

@@ -159,13 +159,9 @@ def _validate(cfg: SearchConfig) -> None:
     ConfigError naming the key and what it may be."""
     import tasks
     for name, (kind, low, high) in RULES.items():
-        if name == "batch_size" and cfg.batch_size != "auto":
-            try:
-                _check(_KEYS[name], cfg.batch_size, kind, low, high)
-            except ConfigError as exc:
-                raise ConfigError(str(exc).replace(", not", ' or "auto", not')) from None
-        elif name != "batch_size":
-            _check(_KEYS[name], getattr(cfg, name), kind, low, high)
+        if not (name == "batch_size" and cfg.batch_size == "auto"):
+            _check(_KEYS[name], getattr(cfg, name), kind, low, high,
+                   alternative=' or "auto"' if name == "batch_size" else "")
     for name, (kind, low, high) in MUTATION_RULES.items():
         _check(f"[mutation] {name}", getattr(cfg.mutation, name), kind, low, high)
     if not cfg.tasks:
@@ -225,7 +221,7 @@ _KEYS = {field_name: f"[{section}] {key}" for section, mapping in SECTIONS.items
          for key, field_name in (mapping.items() if isinstance(mapping, dict) else ((k, k) for k in mapping))}
 
 
-def _check(key: str, value, kind: str, low, high) -> None:
+def _check(key: str, value, kind: str, low, high, alternative: str = "") -> None:
     def number(v, integer: bool) -> bool:
         return (isinstance(v, int) if integer else isinstance(v, (int, float))) and not isinstance(v, bool)
 
@@ -240,7 +236,7 @@ def _check(key: str, value, kind: str, low, high) -> None:
     bounds = ("" if low is None and high is None else f" >= {low}" if high is None
               else f" between {low} and {high}")
     if values is None:
-        raise ConfigError(f"{key} must be {kind}{bounds}, not {value!r}")
+        raise ConfigError(f"{key} must be {kind}{bounds}{alternative}, not {value!r}")
     for v in values if kind in (INT, NUMBER, INTS) else ():
         if (low is not None and v < low) or (high is not None and v > high):
-            raise ConfigError(f"{key} must be {kind}{bounds}, not {value!r}")
+            raise ConfigError(f"{key} must be {kind}{bounds}{alternative}, not {value!r}")

@@ -33,7 +33,7 @@ class RunFolderLock:
     """``with RunFolderLock(folder):`` hold ``folder`` for this process, or raise RunInUseError.
     ``create=True`` makes the folder for a new run (and removes it again at the exit if nothing but
     the lock was written into it: a search refused before it started leaves no folder behind);
-    otherwise the folder must hold a run. Re-entrant within a process: the command line takes the
+    otherwise the folder must hold a run to resume. Re-entrant within a process: the command line takes the
     lock before its slow imports, and ``run_search`` takes it again."""
 
     def __init__(self, folder: str | Path, create: bool = False):
@@ -50,7 +50,7 @@ class RunFolderLock:
             self.made = not self.folder.exists()
             self.folder.mkdir(parents=True, exist_ok=True)
         elif not (self.folder / "run.sqlite").is_file():
-            raise RunFolderError(f"{str(self.folder)!r} holds no run (no run.sqlite)")
+            raise RunFolderError(f"{str(self.folder)!r} holds no run to resume (no run.sqlite)")
         f = _lock(self.folder / LOCK_FILE, self.folder)
         f.seek(0)
         f.truncate()
