@@ -251,7 +251,31 @@ def _cmd_show(args) -> int:
         print(f"    {readings_text(e['tasks'])}")
         text = e.get("simplified") or e["program"]
         print("    " + str(text).strip().replace("\n", "\n    "))
+    _print_state_front(s["front"]["states"], s["hall_of_fame"])
     return 0
+
+
+def _print_state_front(front: dict, hall_of_fame: list[dict]) -> None:
+    """The best program per number of live state tensors, as a table, then the programs that the
+    hall of fame above does not show."""
+    if not any(front.values()):
+        return
+    rank = {e["id"]: i for i, e in enumerate(hall_of_fame, 1)}
+    print("best program per number of live state tensors (memory: Adam keeps 2, Lion 1; length = live "
+          "statements):")
+    print("  states  candidate  fitness  length")
+    for bucket, e in front.items():
+        if e is None:
+            print(f"  {bucket:>6}  {'-':>9}  {'-':>7}  {'-':>6}")
+            continue
+        notes = ([f"hall of fame #{rank[e['id']]}"] if e["id"] in rank else []) + \
+            ([] if e["on_front"] else ["no better than fewer states"])
+        print(f"  {bucket:>6}  {e['id']:>9}  {e['fitness']:7.4f}  {e['length']:>6}  {', '.join(notes)}".rstrip())
+    for bucket, e in front.items():
+        if e is not None and e["id"] not in rank:
+            print(f"{bucket} state{'' if bucket == '1' else 's'}: candidate {e['id']}")
+            text = e.get("simplified") or e["program"]
+            print("    " + str(text).strip().replace("\n", "\n    "))
 
 
 def _cmd_plot(args) -> int:
@@ -357,11 +381,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--in-process", action="store_true", help="evaluate in this process (debugging)")
     p.add_argument("--class-name", default="Discovered", help="class name of the exported best optimizer")
     p.set_defaults(fn=_cmd_search)
-    p = sub.add_parser("show", help="summarise a run: counts, hall of fame")
+    p = sub.add_parser("show", help="summarise a run: counts, hall of fame, best program per state count")
     p.add_argument("run")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(fn=_cmd_show)
-    p = sub.add_parser("plot", help="plot fitness against evaluations, time and program length (PNG)")
+    p = sub.add_parser("plot", help="plot fitness against evaluations, time, program length and state "
+                       "count (PNG)")
     p.add_argument("run")
     p.add_argument("--out", help="folder for the PNGs (default: the run folder)")
     p.set_defaults(fn=_cmd_plot)

@@ -40,6 +40,7 @@ class SearchConfig:
     lr_proportional: bool = True     # train only children whose update is proportional to lr (False:
                                      # allow lr-free rules; their exports warn that lr is ignored)
     screen: bool = True              # score children that fail the numeric screen as failures, untrained
+    max_states: int = 0              # prune children with more live state tensors than this (0: no limit)
     # [mutation]
     mutation: MutationConfig = field(default_factory=MutationConfig)
     # [tasks]
@@ -67,7 +68,8 @@ class SearchConfig:
         """The ``[search]`` and ``[mutation]`` settings as evolution takes them."""
         return EvolutionConfig(self.population_size, self.tournament_size, self.restart_patience,
                                mutation=self.mutation, strategy=self.strategy, random_walk=self.random_walk,
-                               lr_proportional=self.lr_proportional, screen=self.screen, lr=self.lr)
+                               lr_proportional=self.lr_proportional, screen=self.screen, lr=self.lr,
+                               max_states=self.max_states)
 
     def funnel_settings(self) -> Funnel:
         """The ``[funnel]`` section as the driver uses it."""
@@ -102,7 +104,7 @@ class SearchConfig:
 SECTIONS = {
     "search": {"warm_start", "max_evals", "time_limit", "seed", "population_size", "tournament_size",
                "restart_patience", "hall_of_fame", "strategy", "random_walk", "lr_proportional",
-               "screen"},
+               "screen", "max_states"},
     "tasks": {"names": "tasks", "size": "task_size", "seeds": "task_seeds", "lr": "lr",
               "time_limit": "eval_time_limit"},
     "executor": {"workers", "batch_size", "batched", "address", "in_process"},
@@ -193,6 +195,25 @@ def _validate(cfg: SearchConfig) -> None:
     unknown = sorted(set(m.primitives) - set(primitives.names()))
     if unknown:
         raise ConfigError(f"[mutation] primitives: unknown {unknown}; known: {', '.join(primitives.names())}")
+    if cfg.max_states:
+        _check_warm_start_states(cfg)
+
+
+def _check_warm_start_states(cfg: SearchConfig) -> None:
+    """A warm start over ``[search] max_states`` would make every child of it a child of a program
+    the limit forbids: refused before the run starts."""
+    from evosearch.lang.errors import ProgramError
+    from evosearch.lang.liveness import live_states
+
+    from .loading import load_program
+    try:
+        states = live_states(load_program(cfg.warm_start))
+    except ProgramError as exc:
+        raise ConfigError(f"[search] warm_start: {exc}") from None
+    if len(states) > cfg.max_states:
+        raise ConfigError(f"[search] max_states = {cfg.max_states}, but the warm start {cfg.warm_start!r} keeps "
+                          f"{len(states)} live state tensors ({', '.join(states)}): raise max_states or start "
+                          f"from a program with at most {cfg.max_states}")
 
 
 INT, NUMBER, BOOL, TEXT, TEXTS, INTS = "an integer", "a number", "true or false", "a string", \
@@ -205,6 +226,7 @@ RULES = {
     "seed": (INT, None, None), "population_size": (INT, 1, None), "tournament_size": (INT, 1, None),
     "restart_patience": (INT, 0, None), "hall_of_fame": (INT, 1, None), "strategy": (TEXT, None, None),
     "random_walk": (INT, 1, None), "lr_proportional": (BOOL, None, None), "screen": (BOOL, None, None),
+    "max_states": (INT, 0, None),
     "tasks": (TEXTS, None, None), "task_size": (TEXT, None, None), "task_seeds": (INTS, 0, 2 ** 32 - 1),
     "lr": (NUMBER, None, None), "eval_time_limit": (NUMBER, 0, None),
     "workers": (INT, 0, None), "batch_size": (INT, 1, None), "address": (TEXT, None, None),

@@ -22,7 +22,7 @@ from evosearch.lang.canonical import canonical_hash
 from evosearch.lang.errors import ProgramError
 from evosearch.lang.fingerprint import fingerprint
 from evosearch.lang.kinds import check
-from evosearch.lang.liveness import pruning_reason
+from evosearch.lang.liveness import live_states, pruning_reason
 from evosearch.lang.program import Program
 from evosearch.lang.pruning import lr_reason
 from evosearch.lang.screen import screen_reason
@@ -112,6 +112,7 @@ class EvolutionConfig:
     lr_proportional: bool = True  # prune children whose update is not proportional to lr (lang/pruning.py)
     screen: bool = True          # fail children the numeric screen fails, untrained (lang/screen.py) ...
     lr: float = 1.0              # ... at the lr input the tasks feed
+    max_states: int = 0          # prune children with more live state tensors than this (0: no limit)
 
 
 class RegularizedEvolution:
@@ -125,6 +126,10 @@ class RegularizedEvolution:
         if self.config.strategy not in ("evolution", "random"):
             raise ValueError(f"unknown strategy {self.config.strategy!r} (evolution or random)")
         check(warm_start)
+        states = live_states(warm_start)
+        if self.config.max_states and len(states) > self.config.max_states:
+            raise ValueError(f"max_states is {self.config.max_states}, but the warm start keeps {len(states)} "
+                             f"live state tensors ({', '.join(states)})")
         self.rng = random.Random(seed)
         self.population: deque[Member] = deque()
         self.counters = Counters()
@@ -205,6 +210,9 @@ class RegularizedEvolution:
                     continue
                 if pruning_reason(prog) is not None:
                     self.counters.rejected += 1
+                    continue
+                if self.config.max_states and len(live_states(prog)) > self.config.max_states:
+                    self.counters.rejected += 1       # over the memory budget ([search] max_states)
                     continue
                 # (a program canonically equal to one already told has passed this rule)
                 if (self.config.lr_proportional and canonical_hash(prog) not in self.hash_cache

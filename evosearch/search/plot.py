@@ -4,7 +4,11 @@
   number of trained candidates (the evaluations ``show`` counts);
 - ``fitness_vs_time.png``: the same against seconds since the first candidate was recorded;
 - ``fitness_vs_length.png``: the fitness of every trained candidate against its number of live
-  statements, the hall of fame marked.
+  statements, the hall of fame marked;
+- ``fitness_front.png``: the fitness of every distinct trained program (failures left out) against
+  its number of live state tensors and against its number of live statements, with the fronts of
+  ``front.py`` drawn over them: the best program per state count (hollow where a program with fewer
+  states does better), and the programs that train better than every shorter one.
 
 Each has the warm start's fitness and tuned AdamW's (1.0) as reference lines, and a y-axis fitted to
 the curves (failures, at -1, and the first generations' dips would otherwise flatten a climb from
@@ -27,7 +31,7 @@ from .store import RunStore
 
 
 def plot_run(run: str | Path, out: str | Path | None = None) -> list[Path]:
-    """Write the three PNGs of a run into ``out`` (default: the run folder); returns their paths."""
+    """Write the four PNGs of a run into ``out`` (default: the run folder); returns their paths."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -39,6 +43,7 @@ def plot_run(run: str | Path, out: str | Path | None = None) -> list[Path]:
         population = int((store.get_meta("config") or {}).get("population_size", 100))
         warm = store.get_meta("warm_start_fitness")
         hof_ids = {e["id"] for e in store.hall_of_fame(int((store.get_meta("config") or {}).get("hall_of_fame", 10)))}
+        front, programs = store.front()
     finally:
         store.close()
     trained = [r for r in rows if r[3] == "evaluated"]
@@ -78,7 +83,42 @@ def plot_run(run: str | Path, out: str | Path | None = None) -> list[Path]:
     ax.legend(loc="best", fontsize="small")
     ax.grid(alpha=0.3)
     paths.append(_save(fig, out / "fitness_vs_length.png"))
+    if programs:
+        paths.append(_plot_fronts(plt, front, programs, warm, out / "fitness_front.png"))
     return paths
+
+
+def _plot_fronts(plt, front: dict, programs: list[dict], warm: float | None, path: Path) -> Path:
+    """``fitness_front.png`` (module docstring): fitness against live state tensors and against
+    live statements, every distinct trained program and the fronts."""
+    scores = np.array([e["fitness"] for e in programs])
+    states = np.array([min(e["states"], 3) for e in programs])     # 3 and more share the "3+" column
+    lengths = np.array([e["length"] for e in programs])
+    jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(programs))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    left.scatter(states + jitter, scores, s=8, alpha=0.4, color="C2", label="trained programs (failures left out)")
+    best = [e for e in front["states"].values() if e is not None]
+    for on_front, style in ((True, dict(color="C3")), (False, dict(facecolors="none", edgecolors="C3"))):
+        chosen = [e for e in best if e["on_front"] == on_front]
+        if chosen:
+            left.scatter([min(e["states"], 3) for e in chosen], [e["fitness"] for e in chosen], s=60, zorder=3,
+                         label="best per state count" + ("" if on_front else " (fewer states do better)"),
+                         **style)
+    left.set_xticks(range(4), ["0", "1", "2", "3+"])
+    left.set_xlabel("live state tensors (memory per parameter)")
+    right.scatter(lengths, scores, s=8, alpha=0.4, color="C2")
+    steps = front["length"]
+    right.step([e["length"] for e in steps], [e["fitness"] for e in steps], where="post", color="C3", zorder=3)
+    right.scatter([e["length"] for e in steps], [e["fitness"] for e in steps], s=40, color="C3", zorder=3,
+                  label="length front (better than every shorter program)")
+    right.set_xlabel("live statements")
+    for ax in (left, right):
+        _references(ax, warm)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize="small")
+    left.set_ylabel("fitness (1.0 = tuned AdamW)")
+    left.set_ylim(*_fitted_range(scores, warm, quantile=10))
+    return _save(fig, path)
 
 
 def curves(rows: list[tuple], population: int) -> tuple[np.ndarray, ...]:

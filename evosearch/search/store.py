@@ -2,6 +2,7 @@
 
     RUN/run.sqlite        config, every candidate, population snapshots
     RUN/hall_of_fame.json the best distinct programs so far (rewritten atomically)
+    RUN/front.json        the best program per number of live state tensors, and the length front
     RUN/best.py           the best program in the text form
 
 Every driver step is one transaction: the candidates it finished and the evolution snapshot taken
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .front import fill_shapes, fronts, program_shape
 from .readings import task_readings
 
 if TYPE_CHECKING:      # (types only: reading a run must not load the engine, for a fast `show`)
@@ -58,6 +60,16 @@ CREATE TABLE IF NOT EXISTS snapshots (
     state TEXT NOT NULL
 );
 """
+
+
+# Made by the first write that records a shape, not on opening: a resume that stops at a damaged
+# snapshot leaves an older run's store as it was.
+SHAPES = """
+CREATE TABLE IF NOT EXISTS shapes (            -- live state tensors and statements, per canonical hash
+    canonical_hash TEXT PRIMARY KEY,
+    live_states INTEGER NOT NULL,
+    live_statements INTEGER NOT NULL
+)"""
 
 
 class RunFolderError(ValueError):
@@ -102,6 +114,7 @@ class RunStore:
         try:
             tables = {row[0] for row in self._rows("SELECT name FROM sqlite_master WHERE type = 'table'")}
             self.described = not readonly or "descriptions" in tables     # (a store older than descriptions)
+            self.readonly = readonly
             if not fresh:
                 missing = [t for t in REQUIRED_TABLES if t not in tables]
                 if missing:
@@ -176,12 +189,14 @@ class RunStore:
             c = x.candidate
             rows.append((c.id, c.parent_id, c.mutation, str(c.program), c.canonical_hash, c.fingerprint,
                          "screened", x.fitness, None, None, x.reason, None, None, None, 0.0, now))
+        shapes = [(c.canonical_hash, *program_shape(c.program)) for c, e in evaluated if e.failure is None]
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.executemany(
                 "INSERT INTO candidates (id, parent_id, mutation, program, canonical_hash, fingerprint,"
                 " status, fitness, task_fitness, metrics, failure, cached_from, cache_reason, worker,"
                 " seconds, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            self._put_shapes(shapes)
             self.db.execute("INSERT INTO snapshots (created_at, state) VALUES (?, ?)",
                             (now, json.dumps(snapshot)))
             self.db.execute("DELETE FROM snapshots WHERE id < (SELECT MAX(id) - 20 FROM snapshots)")
@@ -312,14 +327,55 @@ class RunStore:
                 break
         return out
 
+    def trained(self) -> list[dict]:
+        """Every trained program that did not fail, one per canonical hash (its best candidate),
+        best first: ``id``, ``fitness``, ``program``, ``canonical_hash``, and ``states`` and
+        ``length`` (live state tensors, live statements) where the store holds them, else None."""
+        shaped = self._rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'shapes'")
+        shape = "s.live_states, s.live_statements" if shaped else "NULL, NULL"
+        join = "LEFT JOIN shapes s USING (canonical_hash)" if shaped else ""
+        rows = self._rows(f"SELECT c.id, c.fitness, c.program, c.canonical_hash, {shape} FROM candidates c {join} "
+                          "WHERE c.status = 'evaluated' AND c.failure IS NULL ORDER BY c.fitness DESC, c.id ASC")
+        seen, out = set(), []
+        for cid, fitness, program, h, states, length in rows:
+            if h not in seen:
+                seen.add(h)
+                out.append({"id": cid, "fitness": fitness, "program": program, "canonical_hash": h,
+                            "states": states, "length": length})
+        return out
+
+    def front(self) -> tuple[dict, list[dict]]:
+        """(the fronts of ``front.py``, and every trained program with its shape). A run recorded
+        before shapes were stored has them computed (the engine loads: seconds), and kept unless
+        the store is read-only."""
+        entries = self.trained()
+        computed = fill_shapes(entries)
+        if computed and not self.readonly:
+            self._put_shapes([(h, *shape) for h, shape in computed.items()])
+        return fronts(entries), entries
+
+    def _put_shapes(self, rows: list[tuple]) -> None:
+        """Record ``(canonical hash, live states, live statements)`` rows (the table made on the
+        first)."""
+        if rows:
+            self.db.execute(SHAPES)
+            self.db.executemany("INSERT OR IGNORE INTO shapes VALUES (?, ?, ?)", rows)
+
     def write_hall_of_fame(self, k: int = 10, describe=None) -> None:
-        """``describe(entry) -> dict`` adds fields to each entry (the driver adds the simplified
-        program and its family)."""
+        """Rewrite ``hall_of_fame.json`` (each entry with its ``states`` and ``length``),
+        ``front.json`` and ``best.py``. ``describe(entry) -> dict`` adds fields to each hall-of-fame
+        and state-front entry (the driver adds the simplified program and its family)."""
         hof = self.hall_of_fame(k)
+        front, entries = self.front()
+        shapes = {e["canonical_hash"]: (e["states"], e["length"]) for e in entries}
+        for entry in hof:
+            entry["states"], entry["length"] = shapes.get(entry["canonical_hash"], (None, None))
+        described = hof + [e for e in front["states"].values() if e is not None]
         if describe:
-            for entry in hof:
+            for entry in described:
                 entry.update(describe(entry))
         _atomic_write(self.folder / "hall_of_fame.json", json.dumps(hof, indent=2))
+        _atomic_write(self.folder / "front.json", json.dumps(front, indent=2))
         if hof:
             _atomic_write(self.folder / "best.py", hof[0]["program"])
 
