@@ -2,6 +2,25 @@
 delete a statement, modify an argument (another variable, or a constant resampled from N(0, 1) or
 scaled by 2**N(0, 1)), and change a statement's function to another of the same arity.
 
+Two operators from symbolic-regression practice, off by default (``[mutation]`` keys):
+
+- ``wrap`` (PySR's insert-node mutation, Cranmer 2023, arXiv 2305.01582): pick a statement
+  ``x = ...`` and insert ``x = f(x, ...)`` right after it, ``f`` a random allowed primitive whose
+  first argument takes ``x`` and whose result can be of ``x``'s kind (a tensor stays a tensor); its
+  other arguments are drawn as an insertion draws them. Every later read of ``x`` sees ``f`` of it:
+  one mutation puts a function around a value in use, which a random insertion does only when its
+  position, target and first argument all happen to line up.
+- ``effective`` (Brameier and Banzhaf 2001, "A comparison of linear genetic programming and neural
+  networks", effective mutations): delete, modify_argument, change_function and wrap pick only
+  statements that are live (``lang/liveness.py``: their value reaches the update, at this step or
+  a later one); insert draws again (up to ``EFFECTIVE_TRIES`` times) until the statement it inserts
+  is live. Mutations of dead code change nothing the search can measure: they come back as cache
+  hits.
+
+Neither operator names a primitive: what ``f`` is and which statement is picked are uniform over
+what the settings allow. With ``wrap = 0`` and ``effective = false`` (the defaults) a seed gives
+the same children as before they existed.
+
 Pure: a mutation is a function of the parent and a seeded ``random.Random``. A child may be invalid
 (e.g. a deleted statement defined a variable that is read later); the caller checks it with abstract
 execution and mutates again.
@@ -15,10 +34,12 @@ from dataclasses import dataclass
 import primitives
 from evosearch.lang.ir import SPECIAL_INPUTS, Const, Statement, Var
 from evosearch.lang.kinds import INPUT_KINDS, kinds
+from evosearch.lang.liveness import live_statements, live_states
 from evosearch.lang.program import Program
 from primitives import SCALAR, TENSOR
 
-OPERATORS = ("insert", "delete", "modify_argument", "change_function")
+OPERATORS = ("insert", "delete", "modify_argument", "change_function", "wrap", "wrap_read")
+EFFECTIVE_TRIES = 20      # insertions drawn before one whose statement is dead is kept anyway
 
 
 @dataclass(frozen=True)
@@ -33,10 +54,13 @@ class MutationConfig:
     constant_probability: float = 0.3       # a new scalar argument is a literal rather than a variable
     constants_only: bool = False            # only literals change (the paper's "AdamW with its
                                             # constants mutated" baseline)
+    wrap: float = 0.0                       # insert `x = f(x, ...)` right after a statement (PySR's insert-node)
+    wrap_read: float = 0.0                  # put f(x, ...) around one read of x (ditto, on one edge)
+    effective: bool = False                 # mutate only live statements (Brameier and Banzhaf)
 
     def weights(self) -> list[float]:
         """The weights of ``OPERATORS``, in order."""
-        return [self.insert, self.delete, self.modify_argument, self.change_function]
+        return [self.insert, self.delete, self.modify_argument, self.change_function, self.wrap, self.wrap_read]
 
     def allowed(self) -> list[str]:
         """The primitives insertions and function changes may use."""
@@ -49,13 +73,35 @@ def mutate(parent: Program, rng: random.Random, config: MutationConfig) -> tuple
         return _modify_constant(parent, rng)
     weights = config.weights()
     if len(parent.statements) >= config.max_statements:
-        weights[0] = 0.0
+        weights[0] = weights[4] = weights[5] = 0.0
     if len(parent.statements) <= 1:
         weights[1] = 0.0
-    if not parent.statements:
-        weights[2] = weights[3] = 0.0
+    if not _pickable(parent, config):
+        weights[1] = weights[2] = weights[3] = weights[4] = 0.0
+    if sum(weights) <= 0:         # e.g. only insertions allowed, at max_statements
+        return parent, "no mutation allowed"
     op = rng.choices(OPERATORS, weights=weights)[0]
+    # (zero weights at the end of the list draw exactly as the list without them: with both wraps
+    # at 0 a seed gives the mutations it gave before they existed)
     return globals()[f"_{op}"](parent, rng, config)
+
+
+def _pickable(prog: Program, config: MutationConfig) -> tuple[int, ...]:
+    """The statements delete, modify_argument, change_function and wrap may pick: all, or with
+    ``effective`` the live ones (all, when none is live or the dataflow cannot be read)."""
+    every = tuple(range(len(prog.statements)))
+    if not config.effective:
+        return every
+    try:
+        return live_statements(prog) or every
+    except KeyError:          # a variable read before it is defined: a parent mid-way through a walk
+        return every
+
+
+def _pick(prog: Program, rng: random.Random, config: MutationConfig) -> int:
+    if not config.effective:
+        return rng.randrange(len(prog.statements))
+    return rng.choice(_pickable(prog, config))
 
 
 def _scope(prog: Program, index: int) -> dict[str, str]:
@@ -83,6 +129,20 @@ def _random_arg(rng: random.Random, scope: dict[str, str], want: str, config: Mu
 
 
 def _insert(prog: Program, rng: random.Random, config: MutationConfig) -> tuple[Program, str]:
+    if not config.effective:
+        return _insert_once(prog, rng, config)
+    for _ in range(EFFECTIVE_TRIES):
+        child, what = _insert_once(prog, rng, config)
+        index = int(what.rsplit(" ", 1)[1])
+        try:
+            if index in live_statements(child):
+                break
+        except KeyError:
+            break
+    return child, what
+
+
+def _insert_once(prog: Program, rng: random.Random, config: MutationConfig) -> tuple[Program, str]:
     index = rng.randint(0, len(prog.statements))
     scope = _scope(prog, index)
     prim = primitives.get(rng.choice(config.allowed()))
@@ -105,13 +165,13 @@ def _insert(prog: Program, rng: random.Random, config: MutationConfig) -> tuple[
 
 
 def _delete(prog: Program, rng: random.Random, config: MutationConfig) -> tuple[Program, str]:
-    index = rng.randrange(len(prog.statements))
+    index = _pick(prog, rng, config)
     gone = prog.statements[index]
     return _replace(prog, prog.statements[:index] + prog.statements[index + 1:]), f"delete {gone}"
 
 
 def _modify_argument(prog: Program, rng: random.Random, config: MutationConfig) -> tuple[Program, str]:
-    index = rng.randrange(len(prog.statements))
+    index = _pick(prog, rng, config)
     stmt = prog.statements[index]
     pos = rng.randrange(len(stmt.args))
     old = stmt.args[pos]
@@ -145,7 +205,7 @@ def _modify_constant(prog: Program, rng: random.Random) -> tuple[Program, str]:
 
 
 def _change_function(prog: Program, rng: random.Random, config: MutationConfig) -> tuple[Program, str]:
-    index = rng.randrange(len(prog.statements))
+    index = _pick(prog, rng, config)
     stmt = prog.statements[index]
     same_arity = [n for n in config.allowed() if primitives.get(n).arity == len(stmt.args) and n != stmt.op]
     if not same_arity:
@@ -154,6 +214,80 @@ def _change_function(prog: Program, rng: random.Random, config: MutationConfig) 
     new_stmt = Statement(stmt.target, new_op, stmt.args)
     statements = prog.statements[:index] + (new_stmt,) + prog.statements[index + 1:]
     return _replace(prog, statements), f"change function of `{stmt}` to {new_op}"
+
+
+def _wrap(prog: Program, rng: random.Random, config: MutationConfig) -> tuple[Program, str]:
+    index = _pick(prog, rng, config)
+    stmt = prog.statements[index]
+    scope = _scope(prog, index + 1)
+    kind = scope.get(stmt.target, TENSOR)
+    fits = [n for n in config.allowed() if _takes(primitives.get(n), kind)]
+    if not fits:
+        return _insert(prog, rng, config)
+    prim = primitives.get(rng.choice(fits))
+    args = (Var(stmt.target),) + tuple(_random_arg(rng, scope, k, config) for k in prim.arg_kinds[1:])
+    new_stmt = Statement(stmt.target, prim.name, args)
+    statements = prog.statements[:index + 1] + (new_stmt,) + prog.statements[index + 1:]
+    return _replace(prog, statements), f"wrap `{stmt}`: {new_stmt} at {index + 1}"
+
+
+def _wrap_read(prog: Program, rng: random.Random, config: MutationConfig) -> tuple[Program, str]:
+    n = len(prog.statements)
+    index, pos = rng.choice(_reads(prog, config))
+    name = prog.outputs[pos] if index == n else prog.statements[index].args[pos].name
+    scope = _scope(prog, index)
+    fits = [f for f in config.allowed() if _takes(primitives.get(f), scope.get(name, TENSOR))]
+    if not fits:
+        return _insert(prog, rng, config)
+    prim = primitives.get(rng.choice(fits))
+    args = (Var(name),) + tuple(_random_arg(rng, scope, k, config) for k in prim.arg_kinds[1:])
+    new_stmt = Statement(_fresh(prog, scope), prim.name, args)
+    statements = list(prog.statements)
+    outputs = list(prog.outputs)
+    if index == n:
+        outputs[pos] = new_stmt.target
+        where = f"output {pos + 1}"
+    else:
+        reader = statements[index]
+        reader_args = reader.args[:pos] + (Var(new_stmt.target),) + reader.args[pos + 1:]
+        statements[index] = Statement(reader.target, reader.op, reader_args)
+        where = f"argument {pos + 1} of `{reader}`"
+    statements.insert(index, new_stmt)
+    child = Program(prog.inputs, tuple(statements), tuple(outputs), prog.name)
+    return child, f"wrap {where}: {new_stmt} at {index}"
+
+
+def _reads(prog: Program, config: MutationConfig) -> list[tuple[int, int]]:
+    """Every read of a variable as (statement index, argument position); the return's outputs are
+    (number of statements, output position). With ``effective``, the reads of live statements and
+    of the outputs that reach the update."""
+    n = len(prog.statements)
+    outputs = range(len(prog.outputs))
+    if config.effective:
+        try:
+            live = set(live_states(prog))
+            outputs = [0] + [k + 1 for k, state in enumerate(prog.state_names) if state in live]
+        except KeyError:
+            pass
+    return ([(i, p) for i in _pickable(prog, config) for p, a in enumerate(prog.statements[i].args)
+             if isinstance(a, Var)] + [(n, k) for k in outputs])
+
+
+def _fresh(prog: Program, scope) -> str:
+    """A variable name the program does not use."""
+    taken = set(scope) | set(prog.inputs) | {s.target for s in prog.statements}
+    k = len(taken)
+    while f"v{k}" in taken:
+        k += 1
+    return f"v{k}"
+
+
+def _takes(prim: primitives.Primitive, kind: str) -> bool:
+    """Whether ``prim`` takes a value of ``kind`` first and can give back one of that kind (a
+    reduction to a number does not wrap a tensor)."""
+    if not prim.arg_kinds or (prim.arg_kinds[0] == TENSOR and kind != TENSOR):
+        return False
+    return not (kind == TENSOR and prim.result_kind == SCALAR)
 
 
 def _replace(prog: Program, statements) -> Program:
