@@ -20,6 +20,7 @@ import ast
 import hashlib
 import inspect
 import json
+import math
 import os
 import textwrap
 from dataclasses import dataclass
@@ -200,6 +201,30 @@ class Task(abc.ABC):
         own learning-rate scale, like the warm start's ``lr * 0.001``) and score it."""
         opt_cls = to_optimizer(prog, flat=True, lr_check=False)   # whether it follows lr is what fitness measures
         return self.evaluate_optimizer(lambda params, lr_: opt_cls(params, lr=lr_), seed, lr, time_limit)
+
+    def start(self, prog, seed: int = 0, lr: float = 1.0, time_limit: float | None = None) -> TrainingRun:
+        """The program's training run of ``seed``, not trained yet: ``evaluate`` in stages, for a
+        caller that reads it between them (the search's early stopping); ``advance`` it, then
+        ``result``. Raises what making the model or the optimizer raises."""
+        opt_cls = to_optimizer(prog, flat=True, lr_check=False)
+        return TrainingRun(self, lambda params, lr_: opt_cls(params, lr=lr_), seed, lr, time_limit)
+
+    def result(self, run: TrainingRun, seed: int = 0) -> EvalResult:
+        """The score of ``run`` (started with ``seed``) where it stands: trained to the end, exactly
+        ``evaluate``'s result; stopped before, the fitness and metrics its validation loss gives now,
+        with the ``steps`` it took."""
+        try:
+            if run.done:
+                metrics = run.metrics()
+            else:
+                if run.failure is not None:
+                    raise TrainingFailure(run.failure)
+                metrics = dict(run.val_metrics(), steps=run.step)
+                if not math.isfinite(metrics["val_loss"]):
+                    raise TrainingFailure("non-finite validation loss")
+        except TrainingFailure as exc:
+            return EvalResult(FAILURE_FITNESS, {}, str(exc))
+        return EvalResult(self.fitness(metrics["val_loss"], seed), metrics, None)
 
     def evaluate_batch(self, programs, seed: int = 0, lr: float | list[float] = 1.0,
                        time_limit: float | None = None) -> list[EvalResult]:

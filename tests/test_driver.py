@@ -457,6 +457,21 @@ def test_batched_evaluation_scores_a_search_bit_for_bit(local_ray, baselines, no
         assert (r["fitness"], r["failure"]) == (e.fitness, e.failure)
 
 
+def test_early_stopping_on_ray_sends_each_child_its_bars(local_ray, baselines, no_descriptions, tmp_path):
+    """``[early_stop]`` through Ray actors (test_early_stop.py has the rule and the staged training):
+    children behind the population's median stop, keep the fitness they reached and say why."""
+    from evosearch.search.early_stop import EarlyStop, readings, stopped
+    rule = EarlyStop(enabled=True, checkpoints=(0.25, 0.5), quantile=0.5, min_members=3)
+    outcome = run_search(tiny_config(max_evals=24, workers=2, early_stop=rule), tmp_path / "run", progress=Hook())
+    rows = check_run_store(tmp_path / "run", outcome)
+    stops = [(r, stopped(json.loads(r["metrics"]))) for r in rows if r["status"] == "evaluated"]
+    stops = [(r, s) for r, s in stops if s]
+    assert stops, "a population's median should stop some children"
+    for r, s in stops:
+        assert r["fitness"] == s["fitness"] == readings(json.loads(r["metrics"]))[-1] < s["bar"]
+        assert s["steps"] == {f"{TASK}/0": {0.25: 75, 0.5: 150}[s["checkpoint"]]}
+
+
 # ---- the command line (config errors: test_config.py) ------------------------------------------
 
 def test_an_existing_run_is_not_overwritten_without_resume(baselines, no_descriptions, tmp_path, capsys):

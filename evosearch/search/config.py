@@ -10,6 +10,7 @@ from pathlib import Path
 from evosearch.lang.limits import MAX_STATEMENTS
 
 from . import funnel
+from .early_stop import EarlyStop
 from .evolution import EvolutionConfig
 from .funnel import Funnel
 from .mutation import MutationConfig
@@ -59,6 +60,8 @@ class SearchConfig:
     funnel: bool = False             # re-score candidates that beat the warm start on the large tasks
     funnel_margin: float = 0.0       # ... by more than this
     funnel_new_best: bool = False    # ... and only when they also beat every proxy fitness before them
+    # [early_stop]
+    early_stop: EarlyStop = field(default_factory=EarlyStop)
 
     def batch(self) -> int | None:
         """The executor's ``batch_size``: a number, or None to size calls by the evaluations' cost."""
@@ -78,7 +81,7 @@ class SearchConfig:
     def suite(self) -> SuiteSpec:
         """The ``[tasks]`` settings as the suite takes them (baselines are added by the driver)."""
         return SuiteSpec(tuple(self.tasks), self.task_size, tuple(self.task_seeds), self.lr,
-                         self.eval_time_limit or None, batched=self.batched)
+                         self.eval_time_limit or None, batched=self.batched, early_stop=self.early_stop)
 
     def to_dict(self) -> dict:
         """Plain data, as the run store keeps the config."""
@@ -95,6 +98,8 @@ class SearchConfig:
         d.setdefault("screen", False)
         d["mutation"] = MutationConfig(**{k: tuple(v) if isinstance(v, list) else v
                                           for k, v in d.get("mutation", {}).items()})
+        d["early_stop"] = EarlyStop(**{k: tuple(v) if isinstance(v, list) else v
+                                       for k, v in d.get("early_stop", {}).items()})
         for key in ("tasks", "task_seeds"):
             if key in d:
                 d[key] = tuple(d[key])
@@ -128,19 +133,19 @@ def parse_config(data: dict, base: Path | None = None) -> SearchConfig:
     """A config from parsed TOML; ConfigError naming any unknown section, key or bad value."""
     values: dict = {}
     for section, table in data.items():
-        if section == "mutation":
+        if section in TABLES:
             if not isinstance(table, dict):
-                raise ConfigError("[mutation] must be a table")
-            known = {f.name for f in fields(MutationConfig)}
+                raise ConfigError(f"[{section}] must be a table")
+            known = {f.name for f in fields(TABLES[section])}
             bad = set(table) - known
             if bad:
-                raise ConfigError(f"[mutation]: unknown keys {sorted(bad)}; known: {sorted(known)}")
-            values["mutation"] = MutationConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                                   for k, v in table.items()})
+                raise ConfigError(f"[{section}]: unknown keys {sorted(bad)}; known: {sorted(known)}")
+            values[section] = TABLES[section](**{k: tuple(v) if isinstance(v, list) else v
+                                                 for k, v in table.items()})
             continue
         if section not in SECTIONS:
             raise ConfigError(f"unknown section [{section}]; known: "
-                              f"{', '.join(sorted(list(SECTIONS) + ['mutation']))}")
+                              f"{', '.join(sorted(list(SECTIONS) + list(TABLES)))}")
         if not isinstance(table, dict):
             raise ConfigError(f"[{section}] must be a table")
         mapping = SECTIONS[section]
@@ -166,6 +171,12 @@ def _validate(cfg: SearchConfig) -> None:
                    alternative=' or "auto"' if name == "batch_size" else "")
     for name, (kind, low, high) in MUTATION_RULES.items():
         _check(f"[mutation] {name}", getattr(cfg.mutation, name), kind, low, high)
+    for name, (kind, low, high) in EARLY_STOP_RULES.items():
+        _check(f"[early_stop] {name}", getattr(cfg.early_stop, name), kind, low, high)
+    marks = cfg.early_stop.checkpoints
+    if not marks or any(not 0 < f < 1 for f in marks) or list(marks) != sorted(set(marks)):
+        raise ConfigError(f"[early_stop] checkpoints must be increasing fractions of training between 0 and 1 "
+                          f"(exclusive), not {list(marks)!r}")
     if not cfg.tasks:
         raise ConfigError("[tasks]: names must list at least one task")
     for name in cfg.tasks:
@@ -216,8 +227,8 @@ def _check_warm_start_states(cfg: SearchConfig) -> None:
                           f"from a program with at most {cfg.max_states}")
 
 
-INT, NUMBER, BOOL, TEXT, TEXTS, INTS = "an integer", "a number", "true or false", "a string", \
-    "a list of strings", "a list of integers"
+INT, NUMBER, BOOL, TEXT, TEXTS, INTS, NUMBERS = "an integer", "a number", "true or false", "a string", \
+    "a list of strings", "a list of integers", "a list of numbers"
 INF = float("inf")
 
 # field -> (kind, lowest, highest) of every SearchConfig value (ranges inclusive; None: no bound)
@@ -238,6 +249,12 @@ MUTATION_RULES = {
     "change_function": (NUMBER, 0, None), "max_statements": (INT, 1, MAX_STATEMENTS), "primitives": (TEXTS, None, None),
     "constant_probability": (NUMBER, 0, 1), "constants_only": (BOOL, None, None),
 }
+EARLY_STOP_RULES = {
+    "enabled": (BOOL, None, None), "checkpoints": (NUMBERS, 0, 1), "quantile": (NUMBER, 0, 1),
+    "margin": (NUMBER, 0, None), "min_members": (INT, 1, None),
+}
+# sections read whole into a settings dataclass (the others map their keys to SearchConfig fields)
+TABLES = {"mutation": MutationConfig, "early_stop": EarlyStop}
 # field -> "[section] key", as a config file names it
 _KEYS = {field_name: f"[{section}] {key}" for section, mapping in SECTIONS.items()
          for key, field_name in (mapping.items() if isinstance(mapping, dict) else ((k, k) for k in mapping))}
@@ -247,9 +264,9 @@ def _check(key: str, value, kind: str, low, high, alternative: str = "") -> None
     def number(v, integer: bool) -> bool:
         return (isinstance(v, int) if integer else isinstance(v, (int, float))) and not isinstance(v, bool)
 
-    if kind in (TEXTS, INTS):
+    if kind in (TEXTS, INTS, NUMBERS):
         items_ok = isinstance(value, tuple) and all(
-            isinstance(v, str) if kind == TEXTS else number(v, True) for v in value)
+            isinstance(v, str) if kind == TEXTS else number(v, kind == INTS) for v in value)
         values = value if items_ok else None
     else:
         ok = {INT: lambda v: number(v, True), NUMBER: lambda v: number(v, False) and -INF < v < INF,
@@ -259,6 +276,6 @@ def _check(key: str, value, kind: str, low, high, alternative: str = "") -> None
               else f" between {low} and {high}")
     if values is None:
         raise ConfigError(f"{key} must be {kind}{bounds}{alternative}, not {value!r}")
-    for v in values if kind in (INT, NUMBER, INTS) else ():
+    for v in values if kind in (INT, NUMBER, INTS, NUMBERS) else ():
         if (low is not None and v < low) or (high is not None and v > high):
             raise ConfigError(f"{key} must be {kind}{bounds}{alternative}, not {value!r}")

@@ -11,6 +11,7 @@ mutation and analysis stay pure.
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from dataclasses import dataclass, replace
@@ -19,6 +20,7 @@ from pathlib import Path
 from evosearch.lang.errors import ProgramError
 from evosearch.lang.program import Program
 
+from . import early_stop
 from . import funnel as funnels
 from .config import ConfigError, SearchConfig
 from .describe import Describer
@@ -148,6 +150,19 @@ def _suite(store: RunStore, cfg: SearchConfig, echo) -> SuiteSpec:
     return replace(suite, baselines=baselines, large_baselines=large or {})
 
 
+def _population_readings(store: RunStore, ids) -> dict[int, tuple]:
+    """Early stopping's readings of recorded candidates ``ids`` (the population a resumed run starts
+    from), from the store; a candidate served from the cache has its source's."""
+    out = {}
+    for cid in dict.fromkeys(ids):
+        row = store.candidate(cid)
+        if row and row["status"] == "cached" and row["cached_from"] is not None:
+            row = store.candidate(row["cached_from"])
+        if row and row["status"] == "evaluated" and not row["failure"] and row["metrics"]:
+            out[cid] = early_stop.readings(json.loads(row["metrics"]))
+    return out
+
+
 class _Session:
     """One driver session over an open run: the loop, what it has yet to commit, and the closing."""
 
@@ -171,6 +186,17 @@ class _Session:
         self.describer = Describer()
         hof = store.hall_of_fame(cfg.hall_of_fame)
         self.describer.known.update(store.descriptions(e["canonical_hash"] for e in hof))
+        self.readings: dict[int, tuple] = {}      # early stopping: candidate id -> partial fitness readings
+        if cfg.early_stop.enabled:
+            self.readings = _population_readings(store, [m.candidate.id for m in evo.population])
+
+    def _submit(self, children: list[Candidate]) -> None:
+        """Send children out, with early stopping's bars from the population as it is now."""
+        if not self.cfg.early_stop.enabled:
+            self.executor.submit(children)
+            return
+        bars = self.cfg.early_stop.bars([self.readings.get(m.candidate.id, ()) for m in self.evo.population])
+        self.executor.submit(children, bars=bars)
 
     def elapsed(self) -> float:
         return self.previous_elapsed + time.time() - self.start
@@ -179,7 +205,7 @@ class _Session:
         """What the previous driver had sent out when it stopped: pending candidates, and funnel
         evaluations whose score never came back."""
         if self.evo.pending:
-            self.executor.submit(list(self.evo.pending.values()))
+            self._submit(list(self.evo.pending.values()))
         if self.funnel.enabled and self.warm_fitness is not None:
             lost = self.funnel.missing(self.store.evaluated(), self.evo.warm_start.id, self.warm_fitness)
             self.executor.submit([Candidate(i, Program.parse(t), None, "", "", "") for i, t in lost],
@@ -197,7 +223,7 @@ class _Session:
                 if free > 0 and remaining > 0:
                     children = self.evo.ask(min(free, remaining))
                     if children:
-                        self.executor.submit(children)
+                        self._submit(children)
                 results = self.executor.poll(timeout=0.2)
                 self._record(results)
                 if time.time() - self.last_commit >= COMMIT_INTERVAL:
@@ -237,14 +263,27 @@ class _Session:
             if is_record and note:
                 note(r.candidate_id, readings_text(task_readings(r.metrics, self.baselines)))
             self.done.append((candidate, r))
+            if self.cfg.early_stop.enabled and r.failure is None:
+                self.readings[r.candidate_id] = early_stop.readings(r.metrics)
             is_warm = candidate.id == evo.warm_start.id
             if is_warm:
                 self.warm_fitness = r.fitness
                 self.store.set_meta("warm_start_fitness", r.fitness)
             if self.funnel.wants(r.fitness, r.failure, self.warm_fitness, is_warm, is_record):
                 self.executor.submit([candidate], size=funnels.SIZE)
-        self.held.extend(evo.take_cache_hits())
+        hits = evo.take_cache_hits()
+        if self.cfg.early_stop.enabled:
+            for h in hits:
+                self.readings[h.candidate.id] = self._readings_of(h.source_id)
+        self.held.extend(hits)
         self.screened.extend(evo.take_screened())
+
+    def _readings_of(self, candidate_id: int) -> tuple:
+        """Early stopping's readings of a candidate told before (this session or, from the store, an
+        earlier one); empty when it failed or has none."""
+        if candidate_id not in self.readings:
+            self.readings[candidate_id] = _population_readings(self.store, [candidate_id]).get(candidate_id, ())
+        return self.readings[candidate_id]
 
     def _report_workers(self, results) -> None:
         """Warnings raised in the workers, and workers that died, on the terminal (each distinct

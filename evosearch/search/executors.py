@@ -39,14 +39,14 @@ class InProcessExecutor:
         """Candidates submitted and not yet returned."""
         return len(self.queue)
 
-    def submit(self, candidates: list[Candidate], size: str = "proxy") -> None:
-        """Queue candidates for scoring at task size ``size``."""
-        self.queue.extend((c, size) for c in candidates)
+    def submit(self, candidates: list[Candidate], size: str = "proxy", bars: tuple | None = None) -> None:
+        """Queue candidates for scoring at task size ``size`` (with early stopping's ``bars``)."""
+        self.queue.extend((c, size, bars) for c in candidates)
 
     def poll(self, timeout: float = 0.0) -> list[Evaluation]:
         """Score the next batch and return its evaluations."""
         batch = [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
-        return self.evaluator.evaluate_many([(c.id, c.program, size) for c, size in batch])
+        return self.evaluator.evaluate_many([(c.id, c.program, size, bars) for c, size, bars in batch])
 
     def shutdown(self) -> None:
         """Drop what is queued."""
@@ -64,8 +64,8 @@ def _worker_class():
             self.evaluator = SuiteEvaluator(spec)
             self.node = ray.get_runtime_context().get_node_id()
 
-        def evaluate(self, batch: list[tuple[int, str, str]]) -> list[Evaluation]:
-            results = self.evaluator.evaluate_many([(cid, Program.parse(text), size) for cid, text, size in batch])
+        def evaluate(self, batch: list[tuple]) -> list[Evaluation]:
+            results = self.evaluator.evaluate_many([(cid, Program.parse(text), *rest) for cid, text, *rest in batch])
             return [replace(e, worker=f"{self.node[:8]}:{e.worker}") for e in results]
 
         def node_id(self) -> str:
@@ -183,9 +183,10 @@ class RayExecutor:
         """Candidates submitted and not yet returned."""
         return sum(len(b) for _, _, b in self.inflight.values()) + len(self.pending)
 
-    def submit(self, candidates: list[Candidate], size: str = "proxy") -> None:
-        """Queue candidates for scoring at task size ``size`` and send what the actors can take."""
-        self.pending.extend((c, size) for c in candidates)
+    def submit(self, candidates: list[Candidate], size: str = "proxy", bars: tuple | None = None) -> None:
+        """Queue candidates for scoring at task size ``size`` (with early stopping's ``bars``) and
+        send what the actors can take."""
+        self.pending.extend((c, size, bars) for c in candidates)
         self._dispatch()
 
     def _dispatch(self) -> None:
@@ -194,7 +195,7 @@ class RayExecutor:
             if self.load[i] >= self.depth:
                 return
             batch = [self.pending.popleft() for _ in range(min(self.batch_size, len(self.pending)))]
-            ref = self.actors[i].evaluate.remote([(c.id, str(c.program), size) for c, size in batch])
+            ref = self.actors[i].evaluate.remote([(c.id, str(c.program), size, bars) for c, size, bars in batch])
             self.inflight[ref] = (i, self.actors[i], batch)
             self.load[i] += 1
 

@@ -15,6 +15,9 @@ import warnings
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from . import early_stop
+from .early_stop import EarlyStop
+
 if TYPE_CHECKING:
     from evosearch.lang.program import Program
 
@@ -51,6 +54,8 @@ class SuiteSpec:
                                            # that saves time (tasks.batched.pays), or "always"
     baselines: dict = field(default_factory=dict)
     large_baselines: dict = field(default_factory=dict)
+    early_stop: EarlyStop = field(default_factory=EarlyStop)   # enabled: proxy evaluations are
+                                           # trained in stages and read at its checkpoints
 
 
 class SuiteEvaluator:
@@ -77,17 +82,18 @@ class SuiteEvaluator:
                                                        large_baselines={}))
         return self._sizes[size]
 
-    def evaluate_many(self, items: list[tuple[int, Program, str | None]]) -> list[Evaluation]:
-        """``[self.evaluate(*item) for item in items]``. With ``spec.batched`` the candidates of one
-        size are trained together on each task and seed where that saves time (``tasks.batched``:
-        the same results bit for bit, at a fraction of the cost on small models; ``pays`` measures
-        it once per task and number of candidates, unless ``spec.batched`` is "always"); each is
-        charged an equal share of the time."""
-        if not self.spec.batched or len(items) < 2:
+    def evaluate_many(self, items: list[tuple]) -> list[Evaluation]:
+        """``[self.evaluate(*item) for item in items]``, items ``(id, program, size)`` or ``(id,
+        program, size, bars)``. With ``spec.batched`` the candidates of one size are trained
+        together on each task and seed where that saves time (``tasks.batched``: the same results
+        bit for bit, at a fraction of the cost on small models; ``pays`` measures it once per task
+        and number of candidates, unless ``spec.batched`` is "always"); each is charged an equal
+        share of the time. With early stopping, proxy evaluations are staged, one at a time."""
+        if not self.spec.batched or len(items) < 2 or self.spec.early_stop.enabled:
             return [self.evaluate(*item) for item in items]
         out: list[Evaluation | None] = [None] * len(items)
         sizes: dict[str, list[int]] = {}
-        for i, (_, _, size) in enumerate(items):
+        for i, (_, _, size, *_) in enumerate(items):
             sizes.setdefault(size or self.spec.size, []).append(i)
         for size, where in sizes.items():
             evaluations = self.for_size(size)._evaluate_together([items[i][0] for i in where],
@@ -132,11 +138,83 @@ class SuiteEvaluator:
             for k, s in enumerate(scores):
                 per_task[k][name] = sum(s) / len(s)
 
-    def evaluate(self, candidate_id: int, program: Program, size: str | None = None) -> Evaluation:
-        """Score one program on the suite, at ``size`` when given (the funnel's)."""
+    def evaluate(self, candidate_id: int, program: Program, size: str | None = None,
+                 bars: tuple | None = None) -> Evaluation:
+        """Score one program on the suite, at ``size`` when given (the funnel's); with early stopping
+        (proxy size only), stopped at the first checkpoint where it is below its bar (``bars``, one
+        per checkpoint, None: no stop there)."""
         if size and size != self.spec.size:
             return replace(self.for_size(size).evaluate(candidate_id, program), size=size)
+        if self.spec.early_stop.enabled:
+            return self._evaluate_staged(candidate_id, program, bars or ())
         return self._evaluate_together([candidate_id], [program])[0]
+
+    def _evaluate_staged(self, candidate_id: int, program: Program, bars: tuple) -> Evaluation:
+        """Train every task and seed up to each checkpoint in turn, read the partial suite fitness,
+        stop where it is below the bar (``early_stop.py``); a run trained to the end scores exactly
+        as ``Task.evaluate``."""
+        rule, spec = self.spec.early_stop, self.spec
+        start = time.perf_counter()
+        runs: dict[tuple[str, int], object] = {}
+        broken: dict[tuple[str, int], str] = {}
+        partials: list[float] = []
+        stop = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            for name, task in self.tasks.items():
+                for seed in spec.seeds:
+                    try:
+                        runs[name, seed] = task.start(program, seed, spec.lr, spec.time_limit)
+                    except Exception as exc:  # noqa: BLE001 - as Task.evaluate scores it
+                        broken[name, seed] = f"exception during training: {type(exc).__name__}: {exc}"
+            for k in range(len(rule.checkpoints) + 1):
+                for run in runs.values():
+                    try:
+                        run.advance(rule.steps(run.task.steps)[k] - run.step)
+                    except Exception:  # noqa: BLE001 - recorded in run.failure, scored as a failure
+                        pass
+                if k == len(rule.checkpoints):
+                    break
+                partials.append(_mean(_per_task(self._results(runs, broken)).values()))
+                bar = bars[k] if k < len(bars) else None
+                if early_stop.behind(partials[-1], bar):
+                    stop = {"checkpoint": rule.checkpoints[k], "bar": bar, "fitness": partials[-1],
+                            "steps": {f"{n}/{s}": run.step for (n, s), run in runs.items()},
+                            "reason": f"partial fitness {partials[-1]:.4f} at {rule.checkpoints[k]:g} of training "
+                                      f"is below the population's bar {bar:.4f}"}
+                    break
+            results = self._results(runs, broken)
+        per_task = _per_task(results)
+        metrics = {f"{n}/{s}": {a: v for a, v in r.metrics.items() if a != "loss_curve"}
+                   for (n, s), r in results.items() if not r.failure}
+        metrics[early_stop.KEY] = early_stop.record(rule.checkpoints, partials, stop)
+        failure = "; ".join(f"{n} (seed {s}): {r.failure}" for (n, s), r in results.items() if r.failure) or None
+        said = tuple(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+        return Evaluation(candidate_id, _mean(per_task.values()), per_task, metrics, failure,
+                          self.worker, time.perf_counter() - start, warnings=said)
+
+    def _results(self, runs: dict, broken: dict) -> dict:
+        """Each task and seed's result where its run stands, in suite order."""
+        from tasks.results import FAILURE_FITNESS, EvalResult
+        out = {}
+        for name, task in self.tasks.items():
+            for seed in self.spec.seeds:
+                out[name, seed] = (EvalResult(FAILURE_FITNESS, {}, broken[name, seed]) if (name, seed) in broken
+                                   else task.result(runs[name, seed], seed))
+        return out
+
+
+def _per_task(results: dict) -> dict[str, float]:
+    """Each task's fitness, the mean over its seeds, from ``{(task, seed): EvalResult}``."""
+    per_task: dict[str, list[float]] = {}
+    for (name, _), r in results.items():
+        per_task.setdefault(name, []).append(r.fitness)
+    return {name: _mean(v) for name, v in per_task.items()}
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values)
 
 
 def compute_baselines(spec: SuiteSpec, echo=print) -> dict:
