@@ -19,6 +19,17 @@ baselines, and the study reports:
 
     python experiments/early_stop_study.py experiments/lion_rediscovery.toml --minutes 20 \\
         --sample 40 --out experiments/results/early_stop_study.json
+
+To choose the settings before paying for such runs, ``--observe`` runs the search with readings
+but no stop (every child trained to the end, read at each checkpoint), and ``--simulate`` then
+replays rules on it: for each trained child, the bars its population (the ``population_size``
+candidates recorded before it) would have set, whether it would have stopped, and whether it
+would have been a false stop. A replay cannot see how stops change the search that follows them
+(a stopped child joins the population with its partial fitness), so the chosen rule is then
+measured on a real run, as above.
+
+    python experiments/early_stop_study.py CONFIG --observe --minutes 15 --keep runs/observe
+    python experiments/early_stop_study.py --run runs/observe --simulate 0,0.1,0.25,0.5
 """
 
 from __future__ import annotations
@@ -37,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from evosearch.lang.program import Program  # noqa: E402
 from evosearch.search.config import SearchConfig, load_config  # noqa: E402
 from evosearch.search.driver import run_search  # noqa: E402
-from evosearch.search.early_stop import EarlyStop, stopped  # noqa: E402
+from evosearch.search.early_stop import EarlyStop, behind, readings, stopped  # noqa: E402
 from evosearch.search.store import RunStore  # noqa: E402
 from evosearch.search.suite import SuiteEvaluator  # noqa: E402
 
@@ -53,8 +64,8 @@ def read_run(folder: Path) -> tuple[SearchConfig, dict, list[dict]]:
     db = sqlite3.connect(f"file:{folder / 'run.sqlite'}?mode=ro", uri=True)
     db.row_factory = sqlite3.Row
     try:
-        rows = [dict(r) for r in db.execute("SELECT id, status, program, fitness, metrics, failure, seconds "
-                                            "FROM candidates ORDER BY id")]
+        rows = [dict(r) for r in db.execute("SELECT id, status, program, fitness, metrics, failure, seconds, "
+                                            "cached_from FROM candidates ORDER BY id")]
     finally:
         db.close()
     return cfg, baselines, rows
@@ -100,6 +111,40 @@ def study(cfg: SearchConfig, baselines: dict, rows: list[dict], sample: int, see
                 best_fitness=max((r["fitness"] for r in trained), default=None), judged=judged)
 
 
+def simulate(cfg: SearchConfig, rows: list[dict], quantiles: list[float], margin: float = 0.0,
+             min_members: int = EarlyStop.min_members) -> list[dict]:
+    """Replay early stopping at each quantile on a run whose children all trained to the end with
+    readings (``--observe``); the members' readings are their own or, for cache hits, their
+    source's (failures and screened children have none)."""
+    own = {r["id"]: readings(json.loads(r["metrics"] or "{}")) if r["status"] == "evaluated" and not r["failure"]
+           else () for r in rows}
+    member = [own.get(r["id"]) or own.get(r["cached_from"], ()) for r in rows]
+    out = []
+    for q in quantiles:
+        rule = replace(cfg.early_stop, enabled=True, quantile=q, margin=margin, min_members=min_members)
+        stops, false, used, at = 0, 0, 0.0, {str(c): 0 for c in rule.checkpoints}
+        trained = 0
+        for i, r in enumerate(rows):
+            if r["status"] != "evaluated" or i == 0:
+                continue
+            trained += 1
+            window = rows[max(0, i - cfg.population_size):i]
+            bars = rule.bars([member[j] for j in range(max(0, i - cfg.population_size), i)])
+            mine = own[r["id"]] or (-1.0,) * len(rule.checkpoints)
+            stop = next((k for k, b in enumerate(bars) if k < len(mine) and behind(mine[k], b)), None)
+            if stop is None:
+                used += 1.0
+                continue
+            stops += 1
+            used += rule.checkpoints[stop]
+            at[str(rule.checkpoints[stop])] += 1
+            top = sorted(w["fitness"] for w in window)
+            false += r["fitness"] >= top[min(len(top) - 1, int(0.9 * len(top)))] and r["fitness"] > -1
+        out.append(dict(quantile=q, margin=margin, trained=trained, stopped=stops, per_checkpoint=at,
+                        false_stops=false, step_gain=trained / used if used else 1.0))
+    return out
+
+
 def report(cfg: SearchConfig, result: dict) -> str:
     r = result
     lines = [f"suite {', '.join(cfg.tasks)} (size {cfg.task_size}, seeds {list(cfg.task_seeds)}), "
@@ -130,7 +175,10 @@ def main(argv=None) -> None:
     ap.add_argument("--checkpoints", help="comma-separated fractions (default: the config's)")
     ap.add_argument("--quantile", type=float, help="(default: the config's)")
     ap.add_argument("--margin", type=float, help="(default: the config's)")
+    ap.add_argument("--min-members", type=int, help="(default: the config's; with --simulate, 10)")
     ap.add_argument("--keep", help="run folder to keep the search in (default: a temporary one)")
+    ap.add_argument("--observe", action="store_true", help="read every child at the checkpoints, stop none")
+    ap.add_argument("--simulate", help="comma-separated quantiles to replay on an --observe run (with --run)")
     ap.add_argument("--out", help="write the result as JSON here")
     args = ap.parse_args(argv)
     if args.run:
@@ -146,6 +194,10 @@ def main(argv=None) -> None:
             rule = replace(rule, quantile=args.quantile)
         if args.margin is not None:
             rule = replace(rule, margin=args.margin)
+        if args.min_members:
+            rule = replace(rule, min_members=args.min_members)
+        if args.observe:
+            rule = replace(rule, min_members=10 ** 9)     # bars never set: readings only
         cfg = replace(cfg, early_stop=rule, time_limit=args.minutes * 60, max_evals=10 ** 9, seed=args.seed,
                       workers=args.workers or cfg.workers)
         with tempfile.TemporaryDirectory() as tmp:
@@ -154,6 +206,16 @@ def main(argv=None) -> None:
             run_search(cfg, folder)
             print(f"search: {time.time() - t0:.0f} s into {folder}")
             cfg, baselines, rows = read_run(folder)
+    if args.simulate:
+        replays = simulate(cfg, rows, [float(q) for q in args.simulate.split(",")], args.margin or 0.0,
+                           args.min_members or EarlyStop.min_members)
+        for r in replays:
+            print(f"quantile {r['quantile']:g}, margin {r['margin']:g}: {r['stopped']} of {r['trained']} stopped "
+                  f"({', '.join(f'{n} at {c}' for c, n in r['per_checkpoint'].items())}), {r['false_stops']} false "
+                  f"stops, {r['step_gain']:.2f}x the candidates per training step")
+        if args.out:
+            Path(args.out).write_text(json.dumps(dict(config=cfg.to_dict(), replays=replays), indent=1))
+        return
     t0 = time.time()
     result = study(cfg, baselines, rows, args.sample, args.seed)
     result["study_seconds"] = time.time() - t0

@@ -189,3 +189,27 @@ def test_the_early_stop_study_retrains_stopped_children_and_counts_false_stops(e
         assert j["false_stop"] == (j["full_fitness"] >= j["top_tenth"])
         assert j["checkpoint"] in (0.25, 0.5) and j["stopped_fitness"] < j["bar"]
     assert result["stopped"] == sum(result["per_checkpoint"].values())
+
+
+def test_the_study_replays_rules_on_a_search_that_read_every_child_and_stopped_none(evosearch_cache,
+                                                                                    no_descriptions, tmp_path):
+    """``--observe`` then ``--simulate``: a child the replay stops is below the bar its population's
+    readings set; a higher quantile stops at least as many."""
+    import importlib
+    import sys
+    from pathlib import Path
+    observe = early_config(early_stop=EarlyStop(enabled=True, min_members=10 ** 9))
+    run_search(observe, tmp_path / "run", progress=Hook())
+    rows = candidates(tmp_path / "run")
+    assert not any(stopped(json.loads(r["metrics"])) for r in rows if r["status"] == "evaluated")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    try:
+        study = importlib.import_module("early_stop_study")
+    finally:
+        sys.path.pop(0)
+    cfg, _, rows = study.read_run(tmp_path / "run")
+    low, high = study.simulate(cfg, rows, [0.0, 0.75], min_members=3)
+    assert low["trained"] == high["trained"] == 29
+    assert 0 < high["stopped"] and low["stopped"] <= high["stopped"]
+    assert high["step_gain"] >= low["step_gain"] >= 1.0
+    assert sum(high["per_checkpoint"].values()) == high["stopped"]
