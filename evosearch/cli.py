@@ -240,6 +240,11 @@ def _cmd_show(args) -> int:
         print(f"failed the numeric screen, untrained: {s['screened']} children (fitness -1); reasons:")
         for reason, n in list(s["screen_reasons"].items())[:4]:
             print(f"  {n:6d}  {reason}")
+    if s["early_stopped"]:
+        stops = s["early_stopped"]
+        print(f"early-stopped, behind the population at a checkpoint: {sum(stops.values())} of {s['evaluations']} "
+              f"trained candidates ({', '.join(f'{n} at {c} of training' for c, n in stops.items())}); each scored "
+              f"with the fitness it had reached")
     if s["evaluations"] and not s["hall_of_fame"]:
         print("no candidate has trained without failing yet: the hall of fame is empty")
     warm = s["warm_start_fitness"]

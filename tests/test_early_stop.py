@@ -133,7 +133,7 @@ def early_config(**overrides):
 
 
 def test_a_search_stops_children_behind_the_population_deterministically(evosearch_cache, no_descriptions,
-                                                                          tmp_path):
+                                                                          tmp_path, capsys):
     outcomes = [(run_search(early_config(), tmp_path / name, progress=Hook()), tmp_path / name) for name in "ab"]
     rows = [check_run_store(folder, outcome) for outcome, folder in outcomes]
     assert history_of(rows[0]) == history_of(rows[1])
@@ -146,6 +146,13 @@ def test_a_search_stops_children_behind_the_population_deterministically(evosear
         assert readings(json.loads(r["metrics"]))[-1] == s["fitness"]
     warm = json.loads(trained[0]["metrics"])
     assert stopped(warm) is None and len(readings(warm)) == 2, "the warm start trains to the end, read twice"
+    # show counts them by checkpoint
+    from evosearch.cli import main
+    from evosearch.search.report import summary
+    counts = summary(outcomes[0][1])["early_stopped"]
+    assert sum(counts.values()) == len(stops) and set(counts) <= {"0.25", "0.5"}
+    assert main(["show", str(outcomes[0][1])]) == 0
+    assert f"early-stopped, behind the population at a checkpoint: {len(stops)} of 30" in capsys.readouterr().out
 
 
 def test_a_resumed_search_starts_from_its_populations_readings(evosearch_cache, no_descriptions, tmp_path):

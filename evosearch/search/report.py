@@ -46,6 +46,7 @@ def summary(folder: str | Path) -> dict:
                 "failed": failed, "failure_reasons": store.failures() if failed else {},
                 "screened": counts["screened"],
                 "screen_reasons": store.failures("screened") if counts["screened"] else {},
+                "early_stopped": store.early_stops(),
                 "pruned": counters.get("rejected", 0), "generated": counters.get("generated", 0),
                 "warm_start_fitness": store.get_meta("warm_start_fitness"), "warm_start_tasks": warm_tasks,
                 "elapsed": store.get_meta("elapsed", 0.0), "best": best, "hall_of_fame": hof,

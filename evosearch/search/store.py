@@ -292,6 +292,16 @@ class RunStore:
                 counts[reason] = counts.get(reason, 0) + 1
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
+    def early_stops(self) -> dict[str, int]:
+        """How many trained candidates early stopping stopped, by checkpoint (``early_stop.py``)."""
+        counts: dict[str, int] = {}
+        for (metrics,) in self._rows("SELECT metrics FROM candidates WHERE status = 'evaluated' AND metrics LIKE ?",
+                                     ('%"stopped"%',)):
+            stop = (json.loads(metrics).get("early_stop") or {}).get("stopped")
+            if stop:
+                counts[f"{stop['checkpoint']:g}"] = counts.get(f"{stop['checkpoint']:g}", 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: float(kv[0])))
+
     def candidate(self, candidate_id: int) -> dict | None:
         """One candidate's row as a dict, or None."""
         return self._rows("SELECT * FROM candidates WHERE id = ?", (candidate_id,), named=True)
