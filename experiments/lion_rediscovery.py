@@ -7,10 +7,14 @@ paper's two baselines on the same budget, funnel selection, held-out checks, and
 
 Nothing here rewards closeness to Lion: the searches see only proxy-task fitness (the config's
 suite, the full primitive set); ``match`` is used afterwards, to *describe* what was found.
-For each seed the report gives the best program (raw and simplified), its family and constants,
-when (evaluations, seconds) the first Lion-family program entered the hall of fame, and held-out
+For each seed the report gives where the run stood on the ladder from AdamW to Lion over time
+(``lion_rediscovery_ladder``: the first Signum- and Lion-family programs, evaluations and minutes to
+them, the best program's rung every 5 minutes, the final population's rungs, the fitted constants,
+the best program per number of state tensors), the best program (raw and simplified), and held-out
 results (tasks the search never saw, each optimizer with its learning rate tuned) against tuned
-AdamW and tuned Lion. It ends with ``lion_family_found: k/N``.
+AdamW and tuned Lion; the baselines get the same ladder. The rungs themselves are scored once under
+the search's own fitness (``measure_rungs``). It ends with ``lion_family_found: k/N``: the seeds
+with a Lion-family program (``ladder.py``) in their final hall of fame.
 
 Beside every fitness the report gives what it means in loss: for each task, the validation loss,
 its ratio to tuned AdamW's and the accuracy where the task has one (``evosearch.search.readings``).
@@ -19,6 +23,11 @@ training the recorded programs again, after the searches; ``--report-only --read
 for a report whose run folders are gone, from the programs its JSON records:
 
     python experiments/lion_rediscovery.py experiments/lion_rediscovery.toml --report-only --readings
+
+``--report-only`` trains nothing else: it reads the ladder again from the run folders that are
+there (keeping the JSON's where one is gone); ``--rungs`` scores the rung programs again, and
+``--odds FILE`` records an ``experiments/odds.py --json`` sample for the report to set each run's
+trained candidates against.
 """
 
 from __future__ import annotations
@@ -34,8 +43,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import ladder  # sibling scripts
 import torch
-from lion_rediscovery_report import plot, report  # sibling scripts
+from lion_rediscovery_ladder import RUNG_PROGRAMS, RungOf, admission, read_run
+from lion_rediscovery_report import kept_history, plot, report
 from lion_vs_adamw import kept_findings
 
 import tasks
@@ -53,35 +64,6 @@ from evosearch.symbolic.match import identify
 # and an optimum at a grid's edge is not a tuned one. The report marks any that still is.
 LR_MULTIPLIERS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)   # of a program's own lr
 LION_LRS = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
-
-
-def first_lion_in_hall_of_fame(folder: Path, k: int = 10):
-    """(trained evaluations, wall-clock seconds since the first recorded one) when a Lion-family
-    program first entered the top-k, or None. Failed evaluations count but never enter the top."""
-    if not (Path(folder) / "run.sqlite").exists():
-        return None
-    store = RunStore(folder)
-    try:
-        rows = store.db.execute("SELECT id, fitness, program, canonical_hash, recorded_at, failure IS NULL "
-                                "FROM candidates WHERE status = 'evaluated' ORDER BY id").fetchall()
-    finally:
-        store.close()
-    if not rows:
-        return None
-    start = rows[0][4]
-    top: list[tuple[float, str]] = []
-    families: dict[str, bool] = {}
-    for n, (cid, fitness, text, h, at, ok) in enumerate(rows, 1):
-        if not ok or h in {t[1] for t in top}:
-            continue
-        if len(top) < k or fitness > top[-1][0]:
-            top = sorted(top + [(fitness, h)], reverse=True)[:k]
-            if h not in families:
-                fam = describe(text)[0]
-                families[h] = bool(fam and fam.family == "lion")
-            if families[h]:
-                return n, at - start
-    return None
 
 
 def best_on_meta_validation(folder: Path) -> dict | None:
@@ -174,9 +156,11 @@ SIZES = ("proxy", "large")      # the search's suite, and the funnel's (meta-val
 
 @functools.cache
 def suite_evaluator(config: str, size: str) -> SuiteEvaluator:
-    """The config's suite at ``size``, with tuned-AdamW baselines as the driver gets them
-    (``compute_baselines``: cached on disk per task setup, so tuned once per machine)."""
-    spec = replace(load_config(config).suite(), size=size)
+    """The config's suite at ``size`` ("proxy": the size the config's ``[tasks]`` gives, which the
+    search trained at), with tuned-AdamW baselines as the driver gets them (``compute_baselines``:
+    cached on disk per task setup, so tuned once per machine)."""
+    spec = load_config(config).suite()
+    spec = spec if size == "proxy" else replace(spec, size=size)
     return SuiteEvaluator(replace(spec, baselines=compute_baselines(spec, echo=_say)))
 
 
@@ -255,6 +239,7 @@ def run_all(args) -> dict:
                "lr_grids": {"found": list(LR_MULTIPLIERS), "lion": list(LION_LRS)},
                "workers": "in-process" if args.in_process else f"{base.workers or os.cpu_count()} workers"}
     out = Path(args.out)
+    rung_of = RungOf()
     for seed in args.seeds:
         folder = out / f"seed{seed}"
         cfg = replace(base, seed=seed, time_limit=args.time_per_seed,
@@ -270,9 +255,9 @@ def run_all(args) -> dict:
             "best_large_fitness": top["large_fitness"] if top else None,
             "best": str(best) if best else None, "simplified": str(small) if small else None,
             "family": fam.family if fam else None, "constants": fam.constants if fam else {},
-            "first_lion": first_lion_in_hall_of_fame(folder),
             "best_meta": best_on_meta_validation(folder),
             "held_out": held_out(small or best, held) if best and not args.skip_held_out else {},
+            **(read_run(folder, rung_of) or {}),
         }
     for label, change in (("random search", dict(strategy="random")),
                           ("AdamW constants only", dict(mutation=replace(base.mutation, constants_only=True)))):
@@ -287,8 +272,39 @@ def run_all(args) -> dict:
         results["baselines"][label] = {"evaluations": outcome.evaluations, "best_fitness": outcome.best_fitness,
                                        "best_large_fitness": top["large_fitness"] if top else None,
                                        "best": top["program"] if top else None,
-                                       "best_meta": best_on_meta_validation(folder)}
+                                       "best_meta": best_on_meta_validation(folder),
+                                       **(read_run(folder, rung_of) or {})}
     return results
+
+
+def run_folders(results: dict, out: Path) -> list[tuple[dict, Path]]:
+    """Each run's record in ``results`` and its folder under ``out``."""
+    return ([(r, out / f"seed{seed}") for seed, r in results["seeds"].items()]
+            + [(r, out / label.replace(" ", "_")) for label, r in results["baselines"].items()])
+
+
+def measure_rungs(config: str) -> dict:
+    """The rung programs (``RUNG_PROGRAMS``) scored on the config's suite by the code that scores the
+    search (``suite_reading``: the same tasks, seeds and tuned-AdamW baselines), each with its rung and
+    whether the search would train it at all."""
+    cfg = load_config(config)
+    programs = []
+    for name, text in RUNG_PROGRAMS:
+        _say(f"rungs: {name}")
+        prog = Program.parse(text)
+        programs.append({"name": name, "program": text, "rung": str(ladder.classify(prog)),
+                         "admission": admission(prog, cfg.lr_proportional, cfg.lr),
+                         **suite_reading(config, "proxy", text)})
+    return {"suite": list(cfg.tasks), "size": cfg.task_size, "seeds": list(cfg.task_seeds), "programs": programs}
+
+
+def odds_summary(path: Path) -> dict:
+    """What the report uses of an ``experiments/odds.py --json`` sample of children."""
+    o = json.loads(Path(path).read_text())
+    if "rates" not in o:
+        raise ValueError(f"{path} is not an odds.py sample (no rates; a --climb file?)")
+    keep = ("parent", "n", "seed", "generated", "counts", "rates", "trained_per_generated", "mutation")
+    return {"path": str(path), **{k: o[k] for k in keep if k in o}}
 
 
 def main(argv=None) -> None:
@@ -309,9 +325,14 @@ def main(argv=None) -> None:
     ap.add_argument("--readings", action="store_true",
                     help="with --report-only: train the programs REPORT.json records again, for the loss "
                          "readings beside each fitness (a full run always measures them)")
+    ap.add_argument("--rungs", action="store_true",
+                    help="with --report-only: score the rung programs on the suite again (a full run always does)")
+    ap.add_argument("--odds", type=Path, nargs="+", default=[],
+                    help="experiments/odds.py --json samples to set each run's trained candidates against")
     args = ap.parse_args(argv)
-    if args.readings and not args.report_only:
-        ap.error("--readings goes with --report-only (a full run always measures the readings)")
+    for flag in ("readings", "rungs"):
+        if getattr(args, flag) and not args.report_only:
+            ap.error(f"--{flag} goes with --report-only (a full run always measures them)")
     report_path = Path(args.report)
     invoked = "python experiments/lion_rediscovery.py " + " ".join(argv or sys.argv[1:])
     if args.report_only:
@@ -324,10 +345,23 @@ def main(argv=None) -> None:
             if list(load_config(args.config).tasks) != results["suite"]:
                 ap.error(f"{args.config} does not name the suite the report was made with ({results['suite']})")
             add_readings(results, args.config, invoked)
+        rung_of = RungOf()
+        for r, folder in run_folders(results, Path(results.get("out", args.out))):
+            r.update(read_run(folder, rung_of) or {})      # a folder that is gone keeps what the JSON has
+        if args.rungs or "rungs" not in results:
+            if not args.rungs:
+                _say("the JSON has no rungs table: --rungs scores the rung programs (training them)")
+            elif list(load_config(args.config).tasks) != results["suite"]:
+                ap.error(f"{args.config} does not name the suite the report was made with ({results['suite']})")
+            else:
+                results["rungs"] = measure_rungs(args.config)
     else:
         results = run_all(args)
         results["argv"] = list(argv or sys.argv[1:])
         add_readings(results, args.config, invoked)
+        results["rungs"] = measure_rungs(args.config)
+    if args.odds:
+        results["odds"] = [odds_summary(path) for path in args.odds]
     report_path.parent.mkdir(parents=True, exist_ok=True)     # the results first: a plotting error loses nothing
     report_path.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str))
     figures = plot(Path(results.get("out", args.out)), results, report_path.parent)
@@ -335,8 +369,12 @@ def main(argv=None) -> None:
     findings = kept_findings(report_path)       # written by hand: kept
     if findings:
         text = text.replace("\n## ", "\n" + findings + "## ", 1)
+    history = kept_history(report_path)         # earlier runs' tables: kept, just before the last line
+    if history:
+        head, last = text.rstrip("\n").rsplit("\n", 1)
+        text = f"{head}\n{history}{last}\n"
     report_path.write_text(text)
-    print(next(line for line in text.splitlines() if line.startswith("lion_family_found")))
+    print(text.rstrip("\n").rsplit("\n", 1)[1])
 
 
 if __name__ == "__main__":

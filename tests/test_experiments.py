@@ -83,16 +83,34 @@ def test_lion_rediscovery_smoke(tmp_path):
     assert held["found_reading"]["loss_ratio"] > 0 and held["adamw_val_loss"] > 0
     for label in ("random search", "AdamW constants only"):     # their proxy best is recorded, and read
         assert results["baselines"][label]["best_readings"]["proxy"]["tasks"]["quadratic"]["val_loss"] > 0
-    row = next(line for line in text.splitlines() if line.startswith("| seed 0 |")).split("|")
+    summary = text.split("Each run's best programs and their readings:")[1]
+    row = next(line for line in summary.splitlines() if line.startswith("| seed 0 |")).split("|")
     assert all(float(row[k]) > 0 for k in (4, 6, 8)), row         # each ÷ AdamW column has its ratio
     assert "re-measured after the searches" in text and "| best by proxy fitness | large |" in text
-    # --report-only rewrites the report from the JSON, keeping a hand-written Findings section
-    report.write_text(text.replace("\n## Seed 0", "\n## Findings\n\nkept by hand\n\n## Seed 0"))
+    check_ladder(results, text)
+    # --report-only rewrites the report from the JSON, keeping a hand-written Findings section and the
+    # History of earlier runs, and with --odds sets each run's trained candidates against an odds sample
+    odds = tmp_path / "odds.json"
+    odds.write_text(json.dumps({"parent": "adamw", "n": 1000, "seed": 0, "generated": 200000,
+                                "counts": {"signum-family": 2, "lion-family": 0},
+                                "rates": {"signum-family": 1e-5, "lion-family": 0.0}, "trained_per_generated": 0.1}))
+    history = "## History\n\n### earlier runs\n\n| run | evaluations |\n| --- | ---: |\n| seed 0 | 9 |\n\n"
+    report.write_text(text.replace("\n## Rungs", "\n## Findings\n\nkept by hand\n\n## Rungs")
+                      .replace("\nlion_family_found: ", "\n" + history + "lion_family_found: "))
     again = run(EXPERIMENTS / "lion_rediscovery.py", config, "--out", tmp_path / "runs", "--report", report,
-                "--report-only")
+                "--report-only", "--odds", odds)
     assert again.strip().splitlines()[-1] == out.strip().splitlines()[-1]
     new = report.read_text()
-    assert "kept by hand" in new and new.replace("## Findings\n\nkept by hand\n\n", "") == text
+    assert new.splitlines()[-1] == out.strip().splitlines()[-1] and history in new
+    stood = [line for line in new.splitlines() if line.startswith("- seed 0: ")]
+    assert "signum-family child of adamw: 1 per 1e+05 generated, ~1e+04 trained" in stood[0]
+    assert "lion-family: none of 200000 children of adamw" in stood[0]
+
+    def without_runs_lines(md):         # (the "what stood in the way" lines, which now name the odds)
+        return "\n".join(line for line in md.splitlines() if not line.startswith("- "))
+    assert "kept by hand" in new
+    kept = new.replace("## Findings\n\nkept by hand\n\n", "").replace(history, "")
+    assert without_runs_lines(kept) == without_runs_lines(text)
     # --report-only --readings measures them again from the programs the JSON records, without the
     # run folders (and leaves the plot made from them)
     shutil.rmtree(tmp_path / "runs")
@@ -107,6 +125,80 @@ def test_lion_rediscovery_smoke(tmp_path):
     assert measured["seeds"]["0"]["held_out"]["heavy_tail"]["found_reading"]["loss_ratio"] > 0
     assert measured["readings"]["command"].endswith("--report-only --readings")
     assert (tmp_path / "lion_rediscovery.png").read_bytes() == plotted
+    # without the run folders the ladder the JSON records is kept, and the rungs are not trained again
+    for key in ("ladder", "counts", "front"):
+        assert measured["seeds"]["0"][key] == seed[key]
+    assert measured["rungs"] == results["rungs"]
+
+
+def check_ladder(results: dict, text: str) -> None:
+    """The rediscovery smoke run's ladder: each run's climb, its counts and population consistent with
+    each other, and the rungs table with its six programs, each one the search would train."""
+    rediscovery_ladder = script("lion_rediscovery_ladder")
+    programs = results["rungs"]["programs"]
+    assert [p["name"] for p in programs] == [name for name, _ in rediscovery_ladder.RUNG_PROGRAMS]
+    assert [p["rung"].split(" ")[0] for p in programs] == ["adamw-like"] + ["signum-family"] * 3 + ["lion-family"] * 2
+    assert all(p["admission"] is None and p["fitness"] is not None for p in programs)
+    assert programs[0]["fitness"] == pytest.approx(results["seeds"]["0"]["ladder"]["warm_start_fitness"], abs=1e-12)
+    runs = [results["seeds"]["0"], *results["baselines"].values()]
+    for r in runs:
+        lad, counts = r["ladder"], r["counts"]
+        assert counts["trained"] == r["evaluations"] == lad["trained"] == sum(lad["rung_counts"].values())
+        assert counts["early_stopped"] == 0 and counts["trained_per_hour"] > 0
+        for table in ("first", "first_beating_warm_start", "first_in_hall_of_fame"):
+            for e in lad[table].values():
+                assert e is None or 1 <= e["evaluations"] <= counts["trained"]
+        assert lad["population"]["size"] == 4 == sum(lad["population"]["counts"].values())     # population_size
+        assert lad["best_over_time"][-1]["evaluations"] == counts["trained"]
+        assert lad["best_over_time"][-1]["fitness"] == lad["hall_of_fame"][0]["fitness"]
+        assert set(r["front"]) == {"0", "1", "2", "3+"}
+        assert lad["lion_found"] == any(e["rung"].startswith("lion-family") for e in lad["hall_of_fame"])
+    assert "## Rungs under the search's own fitness" in text and "### random search" in text
+    rows = text.split("## Rungs under the search's own fitness")[1].split("\n\n<details>")[0]
+    assert sum(line.startswith("| the warm start") or line.startswith(("| the same", "| Signum", "| Lion"))
+               for line in rows.splitlines()) == 6
+    k = sum(r["ladder"]["lion_found"] for r in results["seeds"].values())
+    assert text.rstrip().splitlines()[-1] == f"lion_family_found: {k}/1"
+    assert "## What stood in the way" in text                   # fewer than 5 seeds
+    assert "| seed 0 | 4 | " in text.split("Each run's best programs")[0]      # the ladder's summary line
+
+
+def test_lion_rediscovery_ladder_reads_when_each_rung_was_first_trained_and_beat_the_warm_start(monkeypatch):
+    rediscovery_ladder = script("lion_rediscovery_ladder")
+    adamw, sign, _, _, lion, lion_wd1 = (text for _, text in rediscovery_ladder.RUNG_PROGRAMS)
+    # (id, fitness, program, recorded at): the second session starts an hour after the first ended
+    rows = [(0, 0.90, adamw, 0.0), (1, 0.80, sign, 60.0), (2, 0.95, sign.replace("0.999", "0.99"), 420.0),
+            (3, 0.85, lion, 4000.0), (4, 0.97, lion_wd1, 4300.0)]
+    trained = [{"id": i, "fitness": f, "failure": None, "program": p, "canonical_hash": f"h{i}", "recorded_at": t}
+               for i, f, p, t in rows]
+    clock = rediscovery_ladder.search_clock([t for *_, t in rows])
+    assert (clock[4000.0], clock[4300.0]) == (420.0, 720.0)          # the hour between sessions left out
+    monkeypatch.setattr(rediscovery_ladder, "HALL_OF_FAME", 2)
+    population = [(c["canonical_hash"], c["program"], c["fitness"]) for c in trained[1:]]
+    lad = rediscovery_ladder.read_ladder(trained, clock, 0.90, rediscovery_ladder.RungOf(), population, trained[3:4])
+
+    def when(table, label):
+        e = lad[table][label]
+        return e["id"], e["evaluations"], e["minutes"]
+    assert when("first", "signum-family") == (1, 2, 1.0)
+    assert when("first_beating_warm_start", "signum-family") == (2, 3, 7.0)
+    assert when("first", "lion-family") == (3, 4, 7.0)
+    assert when("first_beating_warm_start", "lion-family") == (4, 5, 12.0)
+    assert when("first_in_hall_of_fame", "lion-family") == (4, 5, 12.0)     # 0.85 is not in a top two
+    assert lad["rung_counts"] == {"adamw-like": 1, "signum-family": 2, "lion-family": 2, "other": 0}
+    assert lad["population"]["counts"] == {"adamw-like": 0, "signum-family": 2, "lion-family": 2, "other": 0}
+    assert lad["population"]["best"]["lion-family"] == 0.97
+    assert (lad["highest_rung"], lad["highest_rung_beating_warm_start"]) == ("lion-family", "lion-family")
+    fitted = lad["fitted"]["lion-family"]
+    assert fitted["id"] == 4 and fitted["weight_decay"] == pytest.approx(1.0)
+    assert (fitted["beta1"], fitted["beta2"]) == (pytest.approx(0.9), pytest.approx(0.99))
+    # the best so far every 5 minutes of search and at the end: the warm start, then Signum, then Lion
+    assert [(row["minute"], row["evaluations"], row["id"], row["rung"].split(" ")[0])
+            for row in lad["best_over_time"]] == [(5.0, 2, 0, "adamw-like"), (10.0, 4, 2, "signum-family"),
+                                                  (12.0, 5, 4, "lion-family")]
+    assert lad["lion_produced"] and lad["lion_found"]                     # candidate 3 in the hall given
+    assert not rediscovery_ladder.read_ladder(trained, clock, 0.90, rediscovery_ladder.RungOf(), population,
+                                              trained[:1])["lion_found"]
 
 
 def test_lion_vs_adamw_dry_run(tmp_path):
