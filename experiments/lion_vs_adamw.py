@@ -1,28 +1,36 @@
 """Which proxy tasks favour Lion: tuned Lion against tuned AdamW across batch sizes and training lengths.
 
-For every (task, batch size, training length) both optimizers are tuned over a learning-rate x
+For every (task, batch size, training length) each optimizer is tuned over a learning-rate x
 weight-decay grid on the mean validation loss over the tuning seeds; the winning setting of each is
 then re-trained on fresh confirmation seeds, and the comparison is made on those (so the winner's
 curse of tuning does not favour either side). Lion is lion-pytorch's, betas (0.9, 0.99); AdamW is
-torch's, betas (0.9, 0.999). Both decay weights the decoupled way, w <- w (1 - lr wd).
+torch's, betas (0.9, 0.999). With ``--optimizers adamw,signum,lion`` a third rung sits between them:
+Signum (Bernstein et al. 2018), the sign of one momentum, beta 0.9, i.e. Lion with beta1 = beta2, so
+that AdamW -> Signum -> Lion separates what the sign buys from what Lion's two betas add. All decay
+weights the decoupled way, w <- w (1 - lr wd).
 
 The grids are half-decade learning rates and decade weight decays, with Lion's shifted the way the
-paper advises (lr 3-10x smaller, wd 3-10x larger, so the products lr wd span the same range). They
-are searched in three steps, the same for both optimizers: every learning rate at the middle weight
-decay; at each other weight decay, the learning rates within two grid steps of the best so far (and
-a decade more weight decay while the largest wins); last, the best learning rate refined by a quarter
-decade either side. A learning-rate edge that wins is extended, up to two grid steps.
+paper advises (lr 3-10x smaller, wd 3-10x larger, so the products lr wd span the same range);
+Signum, a sign method too, has Lion's. They are searched in three steps, the same for every
+optimizer: every learning rate at the middle weight decay; at each other weight decay, the learning
+rates within two grid steps of the best so far (and a decade more weight decay while the largest
+wins); last, the best learning rate refined by a quarter decade either side. A learning-rate edge
+that wins is extended, up to two grid steps.
 
     python experiments/lion_vs_adamw.py --tasks digits_mlp,char_lm --batch-sizes 16,128,1024 \\
         --steps-multipliers 1,4 --seeds 2 --budget-minutes 40 --out experiments/results/lion_vs_adamw
+    python experiments/lion_vs_adamw.py --tasks digits_vit --batch-sizes 128 --steps 400,600 \\
+        --optimizers adamw,signum,lion --confirm-seeds 8 --out experiments/results/lion_vs_adamw --append
 
 The cost of every configuration is estimated from short timed runs before anything is trained; the
 script refuses to start when the estimate exceeds --budget-minutes (unless --force), and stops taking
 new configurations once the budget is spent. Results are written after every configuration: OUT.json
 (each setting's summary and tuning grids), OUT.csv (one row per training run) and OUT.md (tables; a
 "## Findings" section already in OUT.md is kept). With --append, settings already in OUT.json are
-skipped and new ones added, so a study can be built from several invocations, or resumed; an
-invocation with nothing left to run just rewrites OUT.md.
+skipped and new ones added, so a study can be built from several invocations, or resumed; a setting
+there that lacks one of the requested optimizers is run again in full (all requested optimizers,
+so that one code version measured every side) and replaces the old one. An invocation with nothing
+left to run just rewrites OUT.md.
 """
 
 from __future__ import annotations
@@ -64,7 +72,44 @@ def make_adamw(wd: float):
                                                 foreach=True)
 
 
-OPTIMIZERS = {"adamw": (make_adamw, ADAMW_LRS, ADAMW_WDS), "lion": (make_lion, LION_LRS, LION_WDS)}
+class Signum(torch.optim.Optimizer):
+    """Signum (Bernstein et al. 2018, "signSGD", Algorithm 3) with decoupled weight decay:
+    m <- beta m + (1 - beta) g;  w <- w (1 - lr wd) - lr sign(m). It is Lion with beta1 = beta2 = beta,
+    and its arithmetic is lion-pytorch's (same operations, same order), so the two agree bit for bit."""
+
+    def __init__(self, params, lr: float = 1e-4, beta: float = 0.9, weight_decay: float = 0.0):
+        if not lr > 0 or not 0 <= beta < 1:
+            raise ValueError(f"Signum needs lr > 0 and 0 <= beta < 1, got lr={lr}, beta={beta}")
+        super().__init__(params, dict(lr=lr, beta=beta, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, beta, wd = group["lr"], group["beta"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["momentum"] = torch.zeros_like(p)
+                m = state["momentum"]
+                p.mul_(1.0 - lr * wd)
+                m.mul_(beta).add_(p.grad, alpha=1.0 - beta)
+                p.add_(m.sign(), alpha=-lr)
+        return loss
+
+
+def make_signum(wd: float):
+    return lambda params, lr: Signum(params, lr=lr, beta=0.9, weight_decay=wd)
+
+
+OPTIMIZERS = {"adamw": (make_adamw, ADAMW_LRS, ADAMW_WDS), "signum": (make_signum, LION_LRS, LION_WDS),
+              "lion": (make_lion, LION_LRS, LION_WDS)}
+LABELS = {"adamw": "AdamW", "signum": "Signum", "lion": "Lion"}
 
 
 @dataclass(frozen=True)
@@ -228,21 +273,24 @@ def confirm(task, setting: Setting, name: str, tuned: Tuned, seeds: list[int], r
         tuned.confirm_accuracies.append(run.val_accuracy)
 
 
-def verdict(adamw: Tuned, lion: Tuned) -> dict:
-    """Positive difference: Lion's validation loss is lower. Noise: twice the pooled per-seed std."""
-    diff = adamw.mean - lion.mean
-    pooled = math.sqrt((adamw.std ** 2 + lion.std ** 2) / 2)
-    paired = [a - b for a, b in zip(adamw.confirm_losses, lion.confirm_losses)]
+def verdict(first: Tuned, second: Tuned, labels: tuple[str, str] = ("AdamW", "Lion")) -> dict:
+    """``first`` against ``second`` on the confirmation seeds. Positive difference: ``second``'s
+    validation loss is lower. Noise: twice the pooled per-seed std. Wins: the seeds on which
+    ``second``'s loss is lower (a seed fixes the initialisation and the batches of both)."""
+    diff = first.mean - second.mean
+    pooled = math.sqrt((first.std ** 2 + second.std ** 2) / 2)
+    paired = [a - b for a, b in zip(first.confirm_losses, second.confirm_losses)]
     finite = all(map(math.isfinite, paired))
     if not math.isfinite(diff) or not finite:
         call = "failed"
     elif abs(diff) > 2 * pooled:
-        call = "Lion" if diff > 0 else "AdamW"
+        call = labels[1] if diff > 0 else labels[0]
     else:
         call = "tie"
     return {"difference": diff, "pooled_std": pooled, "winner": call,
             "paired_mean": statistics.fmean(paired) if finite else float("nan"),
-            "paired_std": statistics.stdev(paired) if finite and len(paired) > 1 else float("nan")}
+            "paired_std": statistics.stdev(paired) if finite and len(paired) > 1 else float("nan"),
+            "wins": sum(d > 0 for d in paired), "n": len(paired)}
 
 
 # -- cost ------------------------------------------------------------------------------------------
@@ -262,8 +310,8 @@ def seconds_per_run(setting: Setting, short: int = 10, long: int = 40) -> float:
     return max(0.0, times[1] - short * per_step) + per_step * setting.steps
 
 
-def runs_per_setting(tune_seeds: int, confirm_seeds: int) -> int:
-    return 2 * (EXPECTED_POINTS * tune_seeds + confirm_seeds)
+def runs_per_setting(tune_seeds: int, confirm_seeds: int, optimizers: int = 2) -> int:
+    return optimizers * (EXPECTED_POINTS * tune_seeds + confirm_seeds)
 
 
 # -- output ----------------------------------------------------------------------------------------
@@ -273,7 +321,8 @@ def fmt_lr(x: float) -> str:
 
 
 def paired_t(v: dict, side: dict) -> float:
-    """The paired t statistic of AdamW − Lion over the confirmation seeds (same init and batches)."""
+    """The paired t statistic of first − second (AdamW − Lion in ``verdict``) over the confirmation
+    seeds (same init and batches)."""
     n = len(side["confirm_losses"])
     return v["paired_mean"] / (v["paired_std"] / math.sqrt(n)) if v["paired_std"] > 0 else float("nan")
 
@@ -283,7 +332,7 @@ def table(results: list[dict]) -> str:
             "| Lion val loss | AdamW − Lion | 2 × pooled std | better | paired t |\n"
             "|---|---:|---:|---:|---:|---|---|---|---|---:|---:|---|---:|\n")
     rows = []
-    for r in sorted(results, key=lambda r: (r["task"], r["steps"], r["batch_size"])):
+    for r in sorted(versus(results), key=lambda r: (r["task"], r["steps"], r["batch_size"])):
         a, b, v = r["adamw"], r["lion"], r["verdict"]
         rows.append(
             f"| {r['task']} | {r['batch_size']} | {r['steps']} | {r['epochs']:.3g} "
@@ -292,6 +341,43 @@ def table(results: list[dict]) -> str:
             f"| {fmt_lr(b['lr'])}, {b['weight_decay']:g} | {b['mean']:.4f} ± {b['std']:.4f} "
             f"| {v['difference']:+.4f} | {2 * v['pooled_std']:.4f} | **{v['winner']}** | {paired_t(v, a):+.1f} |")
     return head + "\n".join(rows) + "\n"
+
+
+def versus(results: list[dict]) -> list[dict]:
+    """The settings with an AdamW-against-Lion verdict (all but those run without one of the two)."""
+    return [r for r in results if "verdict" in r]
+
+
+LADDER = ("adamw", "signum", "lion")
+RUNGS = (("adamw", "signum"), ("signum", "lion"), ("adamw", "lion"))
+
+
+def ladder_table(results: list[dict]) -> str:
+    """AdamW -> Signum -> Lion, for the settings with all three: each side's tuned setting and
+    confirmation loss, and per rung the difference (positive: the later one is better), its paired t
+    and the seeds it wins; "" when no setting has all three."""
+    rows = [r for r in results if all(name in r for name in LADDER)]
+    if not rows:
+        return ""
+    head = ("| task | batch | steps | epochs | n | "
+            + " | ".join(f"{LABELS[k]} lr, wd | {LABELS[k]} val loss" for k in LADDER) + " | "
+            + " | ".join(f"{LABELS[a]} → {LABELS[b]}" for a, b in RUNGS) + " |\n"
+            + "|---|---:|---:|---:|---:|" + "---|---|" * len(LADDER) + "---:|" * len(RUNGS) + "\n")
+    lines = []
+    for r in sorted(rows, key=lambda r: (r["task"], r["steps"], r["batch_size"])):
+        sides = " | ".join(f"{fmt_lr(r[k]['lr'])}, {r[k]['weight_decay']:g} | {r[k]['mean']:.4f} ± {r[k]['std']:.4f}"
+                           for k in LADDER)
+        rungs = []
+        for a, b in RUNGS:
+            v = r["comparisons"][f"{a}-{b}"]
+            rungs.append(f"{v['difference']:+.4f}, t {paired_t(v, r[a]):+.1f}, {v['wins']}/{v['n']}")
+        lines.append(f"| {r['task']} | {r['batch_size']} | {r['steps']} | {r['epochs']:.3g} "
+                     f"| {len(r['adamw']['confirm_losses'])} | {sides} | " + " | ".join(rungs) + " |")
+    return ("\n### AdamW → Signum → Lion\n\n"
+            "Signum: the sign of one momentum (beta 0.9) with decoupled weight decay, tuned on Lion's grid. "
+            "Each rung: the later optimizer's lead in mean validation loss (positive: it is better), the "
+            "paired t of the per-seed differences, and the confirmation seeds on which it is better.\n\n"
+            + head + "\n".join(lines) + "\n")
 
 
 def write(out: Path, meta: dict, results: list[dict], runs: list[Run]) -> None:
@@ -303,15 +389,17 @@ def write(out: Path, meta: dict, results: list[dict], runs: list[Run]) -> None:
         writer.writerows(asdict(r) for r in runs)
     md = out.with_suffix(".md")
     findings = kept_findings(md)
-    counts = {k: sum(r["verdict"]["winner"] == k for r in results) for k in ("Lion", "AdamW", "tie", "failed")}
+    compared = versus(results)
+    counts = {k: sum(r["verdict"]["winner"] == k for r in compared) for k in ("Lion", "AdamW", "tie", "failed")}
     md.write_text(
-        "# Tuned Lion against tuned AdamW on the proxy tasks\n\n"
+        "# Tuned Lion against tuned AdamW (and Signum) on the proxy tasks\n\n"
         "Generated by\n\n" + "".join(f"    {c}\n" for c in meta["commands"])
         + f"\n({meta['wall_minutes']:.1f} min of training on one CPU thread in all, torch {meta['torch']}).\n\n"
         + findings + "## Results\n\n" + method(meta) + "\n\n" + table(results)
         + f"\nLion better in {counts['Lion']}, AdamW better in {counts['AdamW']}, tie in {counts['tie']} "
-        f"of {len(results)} settings"
+        f"of {len(compared)} settings"
         + (f" ({counts['failed']} failed)" if counts["failed"] else "") + ".\n"
+        + ladder_table(results)
         + (f"\nSkipped for lack of budget: {', '.join(meta['skipped'])}.\n" if meta["skipped"] else ""))
 
 
@@ -329,7 +417,7 @@ def method(meta: dict) -> str:
     return (
         "Tuning: the lr x wd grid (every lr at the middle wd, lrs within two grid steps of the best at "
         "the other wds; a winning edge is extended; then a quarter-decade lr refinement), on the mean "
-        f"validation loss over {meta['tune_seeds']} seeds (0, 1, ...). Lion lrs {lion['lrs']}, wds "
+        f"validation loss over {meta['tune_seeds']} seeds (0, 1, ...). Lion (and Signum) lrs {lion['lrs']}, wds "
         f"{lion['wds']}; AdamW lrs {adamw['lrs']}, wds {adamw['wds']}. Reported: mean ± std of the final "
         f"validation loss over n fresh confirmation seeds ({CONFIRM_SEED_BASE}, {CONFIRM_SEED_BASE + 1}, "
         "...) at each optimizer's tuned setting. \"better\" names an optimizer only when |AdamW − Lion| "
@@ -349,15 +437,24 @@ def read_runs(path: Path) -> list[Run]:
                     r["failure"] or None) for r in csv.DictReader(fh)]
 
 
-def summarise(setting: Setting, n_train: int, adamw: Tuned, lion: Tuned) -> dict:
+def summarise(setting: Setting, n_train: int, tuned: dict[str, Tuned]) -> dict:
+    """One setting's result: each optimizer's side (by name), ``verdict`` (AdamW against Lion, when
+    both ran) and ``comparisons``, every pair in the order the optimizers were given ("a-b":
+    a against b, positive when b is better)."""
     def side(t: Tuned) -> dict:
         d = {k: getattr(t, k) for k in ("lr", "weight_decay", "tune_loss", "points", "confirm_losses",
                                         "confirm_accuracies", "grid")}
         d.update(mean=t.mean, std=t.std)
         return d
-    return {"task": setting.task, "batch_size": setting.batch_size, "steps": setting.steps,
-            "epochs": setting.steps * setting.batch_size / n_train,
-            "adamw": side(adamw), "lion": side(lion), "verdict": verdict(adamw, lion)}
+    names = list(tuned)
+    r = {"task": setting.task, "batch_size": setting.batch_size, "steps": setting.steps,
+         "epochs": setting.steps * setting.batch_size / n_train}
+    r.update((name, side(t)) for name, t in tuned.items())
+    if "adamw" in tuned and "lion" in tuned:
+        r["verdict"] = verdict(tuned["adamw"], tuned["lion"])
+    r["comparisons"] = {f"{a}-{b}": verdict(tuned[a], tuned[b], (LABELS[a], LABELS[b]))
+                        for i, a in enumerate(names) for b in names[i + 1:]}
+    return r
 
 
 def main(argv=None) -> int:
@@ -367,6 +464,10 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-sizes", default="16,128,1024", help="comma-separated batch sizes")
     ap.add_argument("--steps-multipliers", default="1,4",
                     help="comma-separated multiples of each task's proxy step count")
+    ap.add_argument("--steps", default="",
+                    help="comma-separated training lengths in steps (instead of --steps-multipliers)")
+    ap.add_argument("--optimizers", default="adamw,lion",
+                    help=f"comma-separated, compared in this order; of {', '.join(OPTIMIZERS)}")
     ap.add_argument("--seeds", type=int, default=2, help="tuning seeds (the grid is tuned on their mean)")
     ap.add_argument("--confirm-seeds", type=int, default=5,
                     help="fresh seeds the tuned settings are compared on")
@@ -385,8 +486,14 @@ def main(argv=None) -> int:
         tasks.get(n)    # fail early on an unknown name
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     multipliers = [float(m) for m in args.steps_multipliers.split(",")]
+    lengths = [int(s) for s in args.steps.split(",") if s]
+    optimizers = [o for o in args.optimizers.split(",") if o]
     if args.seeds < 1 or args.confirm_seeds < 2:
         ap.error("need at least 1 tuning seed and 2 confirmation seeds")
+    if not optimizers or set(optimizers) - set(OPTIMIZERS) or len(set(optimizers)) < len(optimizers):
+        ap.error(f"--optimizers: distinct names of {', '.join(OPTIMIZERS)}, got {args.optimizers!r}")
+    if any(s < 1 for s in lengths):
+        ap.error("--steps: positive step counts")
 
     out = Path(args.out)
     command = "python experiments/lion_vs_adamw.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -395,13 +502,15 @@ def main(argv=None) -> int:
         old = json.loads(out.with_suffix(".json").read_text())
         results, runs = old["results"], read_runs(out.with_suffix(".csv"))
         commands, wall = old["meta"]["commands"], old["meta"]["wall_minutes"]
-    done = {(r["task"], r["batch_size"], r["steps"]) for r in results}
-    settings = [Setting(n, b, max(1, round(tasks.get(n).steps * m)))
-                for n in names for m in multipliers for b in batch_sizes]
+    done = {(r["task"], r["batch_size"], r["steps"]) for r in results if all(o in r for o in optimizers)}
+    settings = [Setting(n, b, steps) for n in names
+                for steps in (lengths or [max(1, round(tasks.get(n).steps * m)) for m in multipliers])
+                for b in batch_sizes]
     settings = [s for s in settings if (s.task, s.batch_size, s.steps) not in done]
-    per_run = runs_per_setting(args.seeds, args.confirm_seeds)
+    per_run = runs_per_setting(args.seeds, args.confirm_seeds, len(optimizers))
     estimates = {}
-    print(f"cost estimate ({per_run} training runs per setting, ~{EXPECTED_POINTS} grid points per optimizer):")
+    print(f"cost estimate ({per_run} training runs per setting, ~{EXPECTED_POINTS} grid points per optimizer, "
+          f"{', '.join(optimizers)}):")
     for s in settings:
         estimates[s] = seconds_per_run(s) * per_run
         print(f"  {str(s):<40} {estimates[s] / 60:6.1f} min", flush=True)
@@ -427,19 +536,22 @@ def main(argv=None) -> int:
         tuned = {}
         seeds = usable_seeds(s, 0, args.seeds)
         fresh = usable_seeds(s, CONFIRM_SEED_BASE, args.confirm_seeds)
-        for name in ("adamw", "lion"):
-            tuned[name] = tune(task, s, name, seeds, runs)
-            confirm(task, s, name, tuned[name], fresh, runs)
-        r = summarise(s, len(task.data[0]), tuned["adamw"], tuned["lion"])
+        new_runs = []
+        for name in optimizers:
+            tuned[name] = tune(task, s, name, seeds, new_runs)
+            confirm(task, s, name, tuned[name], fresh, new_runs)
+        r = summarise(s, len(task.data[0]), tuned)
         r.update(tune_seeds=seeds, confirm_seeds=fresh)
-        results.append(r)
-        v = r["verdict"]
-        print(f"{str(s):<40} adamw {r['adamw']['mean']:.4f}±{r['adamw']['std']:.4f} "
-              f"(lr {fmt_lr(r['adamw']['lr'])}, wd {r['adamw']['weight_decay']:g})  "
-              f"lion {r['lion']['mean']:.4f}±{r['lion']['std']:.4f} "
-              f"(lr {fmt_lr(r['lion']['lr'])}, wd {r['lion']['weight_decay']:g})  "
-              f"diff {v['difference']:+.4f} noise {2 * v['pooled_std']:.4f} -> {v['winner']}  "
-              f"[{time.perf_counter() - t0:.0f} s, est {estimates[s]:.0f} s]", flush=True)
+        key = (s.task, s.batch_size, s.steps)
+        # a setting run again (it lacked an optimizer) replaces the old result and its runs
+        results = [old for old in results if (old["task"], old["batch_size"], old["steps"]) != key] + [r]
+        runs = [old for old in runs if (old.task, old.batch_size, old.steps) != key] + new_runs
+        sides = "  ".join(f"{name} {r[name]['mean']:.4f}±{r[name]['std']:.4f} "
+                          f"(lr {fmt_lr(r[name]['lr'])}, wd {r[name]['weight_decay']:g})" for name in optimizers)
+        calls = "  ".join(f"{pair} {v['difference']:+.4f} t {paired_t(v, r[pair.split('-')[0]]):+.1f} "
+                          f"{v['wins']}/{v['n']} -> {v['winner']}" for pair, v in r["comparisons"].items())
+        print(f"{str(s):<40} {sides}  {calls}  [{time.perf_counter() - t0:.0f} s, est {estimates[s]:.0f} s]",
+              flush=True)
         meta["wall_minutes"] = wall + (time.perf_counter() - start) / 60
         write(out, meta, results, runs)
     meta["wall_minutes"] = wall + (time.perf_counter() - start) / 60

@@ -1,0 +1,99 @@
+"""The tuned-optimizer study (experiments/lion_vs_adamw.py): its Signum against the library Lion it
+should equal, and a tiny end-to-end run of the three-rung ladder with --steps and --append."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "experiments" / "lion_vs_adamw.py"
+
+
+@pytest.fixture(scope="module")
+def study():
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        return importlib.import_module("lion_vs_adamw")
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+
+
+@pytest.fixture
+def run(study, capsys):
+    """The script's ``main`` in this process (a subprocess would spend seconds importing torch),
+    returning what it printed; it sets torch to one thread, which is undone afterwards."""
+    threads = torch.get_num_threads()
+
+    def main(*args):
+        capsys.readouterr()
+        assert study.main([str(a) for a in args]) == 0
+        return capsys.readouterr().out
+    yield main
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("beta, wd", [(0.9, 0.0), (0.9, 1.0), (0.5, 0.1)])
+def test_signum_is_lion_with_equal_betas_step_for_step(study, beta, wd):
+    from lion_pytorch import Lion
+    torch.manual_seed(0)
+    start = [torch.randn(5, 3), torch.randn(7)]
+    mine = [torch.nn.Parameter(w.clone()) for w in start]
+    theirs = [torch.nn.Parameter(w.clone()) for w in start]
+    signum = study.Signum(mine, lr=1e-2, beta=beta, weight_decay=wd)
+    lion = Lion(theirs, lr=1e-2, betas=(beta, beta), weight_decay=wd)
+    for _ in range(20):
+        grads = [torch.randn_like(w) for w in start]
+        for params, opt in ((mine, signum), (theirs, lion)):
+            for p, g in zip(params, grads):
+                p.grad = g.clone()
+            opt.step()
+        for a, b in zip(mine, theirs):
+            assert torch.equal(a, b)
+    assert not torch.equal(mine[0], start[0])
+
+
+def test_signum_steps_by_the_sign_of_its_momentum_after_decay(study):
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0, 3.0]))
+    opt = study.Signum([w], lr=0.1, beta=0.9, weight_decay=0.5)
+    w.grad = torch.tensor([2.0, -0.5, 0.0])
+    opt.step()
+    # w (1 - lr wd) - lr sign(0.1 g); a zero momentum does not move the weight beyond the decay
+    assert torch.allclose(w.detach(), torch.tensor([0.95 - 0.1, -1.9 + 0.1, 2.85]))
+    assert torch.allclose(opt.state[w]["momentum"], torch.tensor([0.2, -0.05, 0.0]))
+
+
+def test_ladder_study_runs_and_append_adds_an_optimizer(run, tmp_path, evosearch_cache):
+    out = tmp_path / "study"
+    common = ("--tasks", "quadratic", "--batch-sizes", "16", "--steps", "4", "--seeds", 1, "--confirm-seeds", 2,
+              "--force", "--out", out)
+    run(*common, "--optimizers", "adamw,lion")
+    first = json.loads(out.with_suffix(".json").read_text())["results"]
+    assert len(first) == 1 and "signum" not in first[0] and "verdict" in first[0]
+    assert "AdamW → Signum" not in out.with_suffix(".md").read_text()
+
+    # the setting lacks Signum, so --append runs it again with all three and replaces it
+    run(*common, "--optimizers", "adamw,signum,lion", "--append")
+    data = json.loads(out.with_suffix(".json").read_text())
+    [r] = data["results"]
+    assert set(r["comparisons"]) == {"adamw-signum", "adamw-lion", "signum-lion"}
+    for pair, v in r["comparisons"].items():
+        a, b = pair.split("-")
+        assert v["n"] == 2 and 0 <= v["wins"] <= 2
+        assert v["difference"] == pytest.approx(r[a]["mean"] - r[b]["mean"])
+    assert r["verdict"]["difference"] == r["comparisons"]["adamw-lion"]["difference"]
+    assert r["adamw"]["confirm_losses"] == first[0]["adamw"]["confirm_losses"]   # runs are seeded
+    assert {"lrs", "wds"} <= set(data["meta"]["grids"]["signum"]) and len(data["meta"]["commands"]) == 2
+    rows = out.with_suffix(".csv").read_text().splitlines()[1:]
+    assert {row.split(",")[3] for row in rows} == {"adamw", "signum", "lion"}
+    assert sum(",confirm," in row for row in rows) == 3 * 2      # the old runs were replaced
+    text = out.with_suffix(".md").read_text()
+    assert "### AdamW → Signum → Lion" in text and "| quadratic | 16 | 4 |" in text
+
+    # with every requested optimizer present there is nothing left to run
+    assert "total 0.0 min" in run(*common, "--optimizers", "signum,lion", "--append")
