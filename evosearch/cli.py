@@ -51,6 +51,9 @@ def _cmd_list(args) -> int:
 
 def _cmd_tasks(args) -> int:
     import tasks
+    if args.config:               # its [tasks] modules, loaded as a search loads them
+        from evosearch.search.config import load_config
+        load_config(args.config)
     print(f"{'task':<14} {'proxy: steps x batch':<22} {'large: steps x batch':<22} description")
     for name in tasks.names():
         task = tasks.get(name)
@@ -299,6 +302,8 @@ def _add_tune(subparsers) -> None:
                     "against the program's defaults and tuned AdamW, and write the tuned program.")
     p.add_argument("program", help="a program file, a reference program name, or RUN:best / RUN:ID")
     p.add_argument("--task", required=True, help="the task to tune on (see tasks.names())")
+    p.add_argument("--task-module", action="append", default=[], metavar="FILE",
+                   help="a task module of your own (a .py file or package folder) that defines --task; repeatable")
     p.add_argument("--size", default="proxy", help="task size (default proxy)")
     p.add_argument("--samples", type=_positive_int, default=8, help="PBT population size (default 8)")
     p.add_argument("--time-limit", type=_positive_float, help="stop the trials after this many seconds")
@@ -321,6 +326,7 @@ def _cmd_tune(args) -> int:
     import tasks
     from evosearch.tune.pbt import tune
     prog = load_program(args.program)
+    tasks.load_modules([str(Path(m).resolve()) for m in args.task_module])
     try:
         tasks.get(args.task, args.size)
     except KeyError as exc:          # an unknown task or size: a usage error, not a crash
@@ -330,7 +336,7 @@ def _cmd_tune(args) -> int:
     result = tune(prog, args.task, args.samples, args.time_limit, args.address, args.seed, args.size,
                   lr=args.lr, tunables=tunables, iterations=args.iterations,
                   perturbation_interval=args.perturbation_interval, workers=args.workers,
-                  storage_path=args.storage, out=out)
+                  storage_path=args.storage, out=out, modules=args.task_module)
     print(result)
     return 0
 
@@ -342,7 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list-programs", help="list the shipped reference programs")
     p.set_defaults(fn=_cmd_list)
-    p = sub.add_parser("list-tasks", help="list the proxy tasks with their sizes and descriptions")
+    p = sub.add_parser("list-tasks", help="list the proxy tasks with their sizes and descriptions",
+                       description="List the built-in tasks, those of installed packages (entry point group "
+                                   "evosearch.tasks) and, with --config, the config's [tasks] modules.")
+    p.add_argument("--config", help="a search config whose [tasks] modules to list too")
     p.set_defaults(fn=_cmd_tasks)
     p = sub.add_parser("check", help="parse and analyse a program: liveness, hashes, math")
     p.add_argument("program", help="a program file or a reference program name")

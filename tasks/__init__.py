@@ -1,15 +1,20 @@
 """Proxy tasks: small, real training problems that score an optimizer in about a second.
 
 Every module in this package that defines ``Task`` subclasses registers them with ``register``;
-adding a task means adding a module here, nothing in the engine changes.
+adding a task means adding a module here, nothing in the engine changes. A researcher's own task
+modules outside the package register the same way (``external.py``: files a config names, and
+installed ``evosearch.tasks`` entry points).
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 
+from . import external
 from .base import Baseline, Task
+from .external import TaskModuleError
 from .results import FAILURE_FITNESS, EvalResult
 from .training import TrainingFailure, TrainingRun
 
@@ -18,37 +23,53 @@ _REGISTRY: dict[str, type[Task]] = {}
 
 def register(cls: type[Task]) -> type[Task]:
     """Class decorator: make a ``Task`` subclass available by its ``name``."""
-    if not cls.name or cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise ValueError(f"task name {cls.name!r} is empty or registered twice")
+    if not cls.name:
+        raise ValueError(f"task class {cls.__qualname__} has an empty name")
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise ValueError(f"task {cls.name!r} is defined twice: in {_where(_REGISTRY[cls.name])} and in {_where(cls)}")
     if "proxy" not in cls.sizes:
         raise ValueError(f"task {cls.name!r} must define a 'proxy' size")
     _REGISTRY[cls.name] = cls
     return cls
 
 
-_MACHINERY = ("base", "results", "training", "batched", "batched_forward")   # modules that define no task
+def _where(cls: type) -> str:
+    path = getattr(sys.modules.get(cls.__module__), "__file__", None)
+    return f"{cls.__module__} ({path})" if path else cls.__module__
+
+
+_MACHINERY = ("base", "results", "training", "batched", "batched_forward", "external")   # modules that define no task
 
 for _mod in pkgutil.iter_modules(__path__):
     if not _mod.name.startswith("_") and _mod.name not in _MACHINERY:
         importlib.import_module(f"{__name__}.{_mod.name}")
 
 
+def load_modules(paths) -> None:
+    """Import the researcher's task modules: ``.py`` files or package folders, by absolute path
+    (``external.py``); each once. TaskModuleError names the file and what went wrong."""
+    external.load_modules(paths, _REGISTRY)
+
+
 def names() -> list[str]:
-    """The registered task names, sorted."""
+    """The registered task names (with the installed entry points'), sorted."""
+    external.load_entry_points(register)
     return sorted(_REGISTRY)
 
 
 def sizes(name: str) -> list[str]:
     """The sizes a registered task can be trained at ("proxy" first); KeyError for an unknown task."""
+    external.load_entry_points(register)
     return list(_REGISTRY[name].sizes)
 
 
 def get(name: str, size: str = "proxy") -> Task:
     """A fresh task of that name at that size; KeyError naming the known ones."""
+    external.load_entry_points(register)
     if name not in _REGISTRY:
         raise KeyError(f"unknown task {name!r}; known: {', '.join(names())}")
     return _REGISTRY[name](size)
 
 
-__all__ = ["FAILURE_FITNESS", "Baseline", "EvalResult", "Task", "TrainingFailure", "TrainingRun", "get",
-           "names", "register", "sizes"]
+__all__ = ["FAILURE_FITNESS", "Baseline", "EvalResult", "Task", "TaskModuleError", "TrainingFailure",
+           "TrainingRun", "get", "load_modules", "names", "register", "sizes"]

@@ -176,6 +176,51 @@ def test_search_on_a_two_node_cluster_uses_both_nodes(ray_module, baselines, no_
         cluster.shutdown()
 
 
+def test_a_lost_node_loses_nothing(ray_module, baselines, no_descriptions, tmp_path):
+    """A worker node removed mid-search: the search finishes its budget on the head node, every
+    candidate is recorded once, and those that were in flight on the lost node are trained again
+    there. The lost node's actor is replaced, but the replacement waits for a free CPU that never
+    comes, and gets no work meanwhile."""
+    from ray.cluster_utils import Cluster
+    ray = ray_module
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        worker_node = cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        state = {}
+
+        def remove_worker_node(evo, executor):
+            if "nodes" not in state:
+                state["nodes"] = ray.get([a.node_id.remote() for a in executor.actors])
+            if "in_flight" in state or evo.counters.evaluated < 4:
+                return
+            (lost,) = [a for a, n in zip(executor.actors, state["nodes"]) if n == worker_node.node_id]
+            in_flight = [candidate_id(item) for _, actor, batch in executor.inflight.values()
+                         if actor is lost for item in batch]
+            if in_flight:
+                state["in_flight"], state["time"] = in_flight, time.time()
+                cluster.remove_node(worker_node)
+
+        folder, hook = tmp_path / "run", Hook(remove_worker_node)
+        outcome = run_search(tiny_config(max_evals=16, workers=0, address=cluster.address), folder, progress=hook)
+        assert sorted(state["nodes"]) == sorted([cluster.head_node.node_id, worker_node.node_id])
+        assert state.get("in_flight"), "the worker node never had work in flight: nothing was tested"
+        assert outcome.stopped_by == "max_evals" and outcome.evaluations == 16
+        rows = check_run_store(folder, outcome)            # ids unique, evaluated rows == counters == 16
+        by_id = {r["id"]: r for r in rows}
+        head = cluster.head_node.node_id[:8]
+        for i in state["in_flight"]:                       # trained again, on the node that is left
+            assert by_id[i]["status"] == "evaluated" and by_id[i]["worker"].startswith(head + ":")
+        assert all(r["worker"].startswith(head + ":") for r in rows
+                   if r["status"] == "evaluated" and r["recorded_at"] > state["time"])
+        assert hook.executor.replaced >= 1
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
 # ---- the driver SIGKILLed and resumed ------------------------------------------------------------
 
 MAX_EVALS = 24
@@ -568,3 +613,19 @@ def test_auto_batches_last_about_a_quarter_second_and_keep_the_population_fresh(
     medium = BatchSizer(most=100)
     medium.observe([took(0.05)] * 50)
     assert medium.size == 5
+
+
+def test_a_worker_whose_constructor_fails_stops_the_search_instead_of_being_replaced_forever():
+    """An actor that raised in its constructor (its tasks cannot be loaded on its node) would fail
+    the same way each time it is replaced: the executor raises, naming the cause (a ConfigError,
+    so the command line prints one line)."""
+    import ray
+
+    from evosearch.search.config import ConfigError
+    from evosearch.search.executors import RayExecutor, WorkerStartError
+    died = ray.exceptions.RayActorError(error_msg="creation task failed\nTaskModuleError: no module on this node",
+                                        actor_init_failed=True)
+    with pytest.raises(WorkerStartError, match="a worker could not start: TaskModuleError: no module on this node"):
+        RayExecutor._check_start(died)
+    assert issubclass(WorkerStartError, ConfigError)
+    RayExecutor._check_start(ray.exceptions.RayActorError(error_msg="its node died"))    # replaced, not raised

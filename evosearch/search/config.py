@@ -50,6 +50,8 @@ class SearchConfig:
     task_seeds: tuple[int, ...] = (0,)
     lr: float = 1.0                  # the lr input fed to programs (times the task's cosine schedule)
     eval_time_limit: float = 0.0     # seconds per task evaluation (0: the task's default)
+    task_modules: tuple[str, ...] = ()   # the researcher's task modules (.py files or package folders;
+                                     # relative to the config, kept absolute), loaded before validation
     # [executor]
     workers: int = 0                 # Ray actors (0: one per CPU of the machine or cluster)
     batch_size: int | str = "auto"   # candidates per actor call, or "auto": sized to the evaluations' cost
@@ -81,7 +83,8 @@ class SearchConfig:
     def suite(self) -> SuiteSpec:
         """The ``[tasks]`` settings as the suite takes them (baselines are added by the driver)."""
         return SuiteSpec(tuple(self.tasks), self.task_size, tuple(self.task_seeds), self.lr,
-                         self.eval_time_limit or None, batched=self.batched, early_stop=self.early_stop)
+                         self.eval_time_limit or None, batched=self.batched, early_stop=self.early_stop,
+                         modules=tuple(self.task_modules))
 
     def to_dict(self) -> dict:
         """Plain data, as the run store keeps the config."""
@@ -100,7 +103,7 @@ class SearchConfig:
                                           for k, v in d.get("mutation", {}).items()})
         d["early_stop"] = EarlyStop(**{k: tuple(v) if isinstance(v, list) else v
                                        for k, v in d.get("early_stop", {}).items()})
-        for key in ("tasks", "task_seeds"):
+        for key in ("tasks", "task_seeds", "task_modules"):
             if key in d:
                 d[key] = tuple(d[key])
         return SearchConfig(**d)
@@ -111,7 +114,7 @@ SECTIONS = {
                "restart_patience", "hall_of_fame", "strategy", "random_walk", "lr_proportional",
                "screen", "max_states"},
     "tasks": {"names": "tasks", "size": "task_size", "seeds": "task_seeds", "lr": "lr",
-              "time_limit": "eval_time_limit"},
+              "time_limit": "eval_time_limit", "modules": "task_modules"},
     "executor": {"workers", "batch_size", "batched", "address", "in_process"},
     "funnel": {"enabled": "funnel", "margin": "funnel_margin", "new_best_only": "funnel_new_best"},
 }
@@ -157,8 +160,21 @@ def parse_config(data: dict, base: Path | None = None) -> SearchConfig:
     cfg = SearchConfig(**values)
     if base is not None and isinstance(cfg.warm_start, str) and (base / cfg.warm_start).is_file():
         cfg = replace(cfg, warm_start=str((base / cfg.warm_start).resolve()))
+    _check(_KEYS["task_modules"], cfg.task_modules, TEXTS, None, None)
+    cfg = replace(cfg, task_modules=tuple(str((base or Path()).joinpath(m).resolve()) for m in cfg.task_modules))
+    load_task_modules(cfg)                       # before validation: it checks the task names
     _validate(cfg)
     return cfg
+
+
+def load_task_modules(cfg: SearchConfig) -> None:
+    """Import the config's ``[tasks] modules`` (absolute paths) in this process; ConfigError naming
+    the file and what went wrong."""
+    import tasks
+    try:
+        tasks.load_modules(cfg.task_modules)
+    except tasks.TaskModuleError as exc:
+        raise ConfigError(f"[tasks] modules: {exc}") from None
 
 
 def _validate(cfg: SearchConfig) -> None:
@@ -239,7 +255,7 @@ RULES = {
     "random_walk": (INT, 1, None), "lr_proportional": (BOOL, None, None), "screen": (BOOL, None, None),
     "max_states": (INT, 0, None),
     "tasks": (TEXTS, None, None), "task_size": (TEXT, None, None), "task_seeds": (INTS, 0, 2 ** 32 - 1),
-    "lr": (NUMBER, None, None), "eval_time_limit": (NUMBER, 0, None),
+    "lr": (NUMBER, None, None), "eval_time_limit": (NUMBER, 0, None), "task_modules": (TEXTS, None, None),
     "workers": (INT, 0, None), "batch_size": (INT, 1, None), "address": (TEXT, None, None),
     "in_process": (BOOL, None, None),
     "funnel": (BOOL, None, None), "funnel_margin": (NUMBER, None, None), "funnel_new_best": (BOOL, None, None),

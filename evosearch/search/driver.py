@@ -22,7 +22,7 @@ from evosearch.lang.program import Program
 
 from . import early_stop
 from . import funnel as funnels
-from .config import ConfigError, SearchConfig
+from .config import ConfigError, SearchConfig, load_task_modules
 from .describe import Describer
 from .evolution import Candidate, RegularizedEvolution
 from .loading import load_program
@@ -58,7 +58,7 @@ def make_executor(cfg: SearchConfig, suite: SuiteSpec):
         from .executors import InProcessExecutor
         return InProcessExecutor(suite, batch_size=cfg.batch())
     from .executors import RayExecutor, init_ray
-    init_ray(cfg.address or None, cfg.workers or None)
+    init_ray(cfg.address or None, cfg.workers or None, modules=cfg.task_modules)
     return RayExecutor(suite, workers=cfg.workers or None, batch_size=cfg.batch(),
                        population=cfg.population_size)
 
@@ -76,6 +76,7 @@ def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, prog
         store = RunStore(folder, create=not resume)
         try:
             cfg = _settle_config(store, cfg, resume, folder)
+            load_task_modules(cfg)                       # a resumed run's modules, by their saved paths
             evo = _evolution(store, cfg, warm)
             store.set_meta("config", cfg.to_dict())      # once the run is known to start or continue
             suite = _suite(store, cfg, progress.log if progress else print)
@@ -100,6 +101,8 @@ def _settle_config(store: RunStore, cfg: SearchConfig, resume: bool, folder: Pat
     elif store.counts()["evaluations"] or store.last_snapshot():
         raise ConfigError(f"{folder} already holds a run: pass --resume to continue it, "
                           f"or choose another --out")
+    else:    # a config made in Python may name task modules relative to the working folder
+        cfg = replace(cfg, task_modules=tuple(str(Path(m).resolve()) for m in cfg.task_modules))
     return cfg
 
 

@@ -1,14 +1,16 @@
 """Executors: where candidates are trained. They know nothing of evolution.
 
 ``RayExecutor`` keeps one actor per CPU (or ``workers``) busy with batches of candidates, each actor
-holding its tasks in memory; a dead actor is replaced and its candidates are evaluated again on
-another one. ``InProcessExecutor`` evaluates in the driver process (debugging, deterministic tests).
+holding its tasks in memory; a dead actor (killed, or on a node that was lost) is replaced and its
+candidates are evaluated again on another one. ``InProcessExecutor`` evaluates in the driver process
+(debugging, deterministic tests).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import replace
@@ -16,6 +18,7 @@ from dataclasses import replace
 from evosearch.lang.program import Program
 
 from . import reaper
+from .config import ConfigError
 from .evolution import Candidate
 from .suite import Evaluation, SuiteEvaluator, SuiteSpec
 
@@ -74,8 +77,17 @@ def _worker_class():
     return EvaluatorWorker
 
 
-def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Join the cluster at ``address`` (or $RAY_ADDRESS), else start an embedded local Ray."""
+class WorkerStartError(ConfigError):
+    """A worker actor whose constructor raised (its tasks cannot be loaded there: a task module or
+    package missing on a node, data that cannot be made): replacing it would fail the same way, so
+    the search stops (saved, resumable) with the reason."""
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None, modules=()) -> None:
+    """Join the cluster at ``address`` (or $RAY_ADDRESS), else start an embedded local Ray. On a
+    cluster the researcher's task ``modules`` (absolute paths) travel to every node in the job's
+    ``runtime_env`` (``py_modules``: one package, ``tasks.external.stage``); an embedded Ray's
+    workers run on this machine and load them by path, without a runtime_env to set up."""
     import ray
     if ray.is_initialized():
         return
@@ -86,7 +98,12 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     # Forwarded worker output would otherwise make Ray replace builtins.print in the driver (its
     # tqdm support), after which Ray Tune cannot pickle a callback that holds print
     os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")
-    if address:
+    if address and modules:
+        from tasks.external import stage
+        with tempfile.TemporaryDirectory(prefix="evosearch-task-modules-") as scratch:
+            package = stage(modules, scratch)    # ray.init uploads it to the cluster (content-addressed)
+            ray.init(address=address, runtime_env={"py_modules": [str(package)]}, **quiet)
+    elif address:
         ray.init(address=address, **quiet)
     else:
         # An embedded cluster keeps Ray's default, token authentication, without Ray's warning on
@@ -151,7 +168,9 @@ class BatchSizer:
 class RayExecutor:
     """Ray actors, one per CPU (or ``workers``), each holding a ``SuiteEvaluator``; ``depth``
     batches of ``batch_size`` candidates in flight per actor (None: sized by ``BatchSizer``, with
-    no more in flight than ``population``). A dead actor is replaced and its batch sent again."""
+    no more in flight than ``population``). A dead actor is replaced and its batch sent again; a
+    replacement gets work once it has started, so that while it waits for a CPU (its node was lost
+    and the others are busy) the live actors train everything."""
 
     def __init__(self, spec: SuiteSpec, workers: int | None = None, batch_size: int | None = None,
                  depth: int = 2, population: int = 100):
@@ -168,6 +187,8 @@ class RayExecutor:
         self.inflight: dict = {}            # ObjectRef -> (actor index, batch of candidates)
         self.load = [0] * workers
         self.pending: deque[Candidate] = deque()
+        self.ready = [True] * workers       # the first actors take work at once (Ray queues it)
+        self.starting: dict = {}            # ObjectRef of a replacement's first call -> (index, actor)
         self.replaced = 0
 
     @property
@@ -191,7 +212,10 @@ class RayExecutor:
 
     def _dispatch(self) -> None:
         while self.pending:
-            i = min(range(self.workers), key=lambda k: self.load[k])
+            ready = [k for k in range(self.workers) if self.ready[k]]
+            if not ready:
+                return
+            i = min(ready, key=lambda k: self.load[k])
             if self.load[i] >= self.depth:
                 return
             batch = [self.pending.popleft() for _ in range(min(self.batch_size, len(self.pending)))]
@@ -202,34 +226,68 @@ class RayExecutor:
     def poll(self, timeout: float = 0.5) -> list[Evaluation]:
         """The evaluations that finished within ``timeout`` seconds (a dead actor's batch is queued
         again)."""
-        if not self.inflight:
+        waiting = list(self.inflight) + list(self.starting)
+        if not waiting:
             return []
-        ready, _ = self.ray.wait(list(self.inflight), num_returns=1, timeout=timeout)
+        ready, _ = self.ray.wait(waiting, num_returns=1, timeout=timeout)
         if ready:
-            more, _ = self.ray.wait(list(self.inflight), num_returns=len(self.inflight), timeout=0)
+            more, _ = self.ray.wait(waiting, num_returns=len(waiting), timeout=0)
             ready = list(dict.fromkeys(ready + more))
         out: list[Evaluation] = []
         for ref in ready:
+            if ref in self.starting:
+                self._started(ref)
+                continue
             i, actor, batch = self.inflight.pop(ref)
             self.load[i] -= 1
             try:
                 done = self.ray.get(ref)
                 self.sizer.observe(done)
                 out.extend(done)
-            except (self.ray.exceptions.RayActorError, self.ray.exceptions.WorkerCrashedError):
-                # The worker died: replace it (once) and evaluate its candidates again.
+            except self._lost as exc:
+                # The worker died, or its node did: replace it (once) and evaluate its candidates again.
+                self._check_start(exc)
                 if self.actors[i] is actor:
                     self._replace(i)
                 self.pending.extendleft(reversed(batch))
         self._dispatch()
         return out
 
+    @property
+    def _lost(self) -> tuple:
+        """What a call raises when its actor or its result is gone: the actor died (killed, out of
+        memory, its node removed or dead: ``ActorDiedError``), is unreachable (``ActorUnavailableError``;
+        it has no restarts, so it is given up on), its worker process or node died, or the result was
+        lost with the node's object store."""
+        e = self.ray.exceptions
+        return (e.RayActorError, e.WorkerCrashedError, e.NodeDiedError, e.ObjectLostError)
+
+    @staticmethod
+    def _check_start(exc: Exception) -> None:
+        if getattr(exc, "actor_init_failed", False):
+            raise WorkerStartError(f"a worker could not start: {str(exc).strip().splitlines()[-1]}") from exc
+
+    def _started(self, ref) -> None:
+        """A replacement's first call came back: it takes work from now on (or, lost before it
+        started, it is replaced in turn)."""
+        i, actor = self.starting.pop(ref)
+        if self.actors[i] is not actor:
+            return
+        try:
+            self.ray.get(ref)
+            self.ready[i] = True
+        except self._lost as exc:
+            self._check_start(exc)
+            self._replace(i)
+
     def _replace(self, i: int) -> None:
         try:
             self.ray.kill(self.actors[i])
         except Exception:  # noqa: BLE001 - it is already dead
             pass
-        self.actors[i] = self.cls.remote(self.spec)
+        actor = self.actors[i] = self.cls.remote(self.spec)
+        self.ready[i] = False
+        self.starting[actor.node_id.remote()] = (i, actor)
         self.replaced += 1
 
     def shutdown(self) -> None:
@@ -240,3 +298,4 @@ class RayExecutor:
             except Exception:  # noqa: BLE001
                 pass
         self.actors = []
+        self.starting.clear()

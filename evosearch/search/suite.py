@@ -56,6 +56,8 @@ class SuiteSpec:
     large_baselines: dict = field(default_factory=dict)
     early_stop: EarlyStop = field(default_factory=EarlyStop)   # enabled: proxy evaluations are
                                            # trained in stages and read at its checkpoints
+    modules: tuple[str, ...] = ()          # the researcher's task modules the tasks come from, loaded
+                                           # first (tasks.external: by path, or shipped to a cluster)
 
 
 class SuiteEvaluator:
@@ -65,6 +67,7 @@ class SuiteEvaluator:
         import tasks
         from tasks.base import Baseline
         self.spec = spec
+        tasks.load_modules(spec.modules)
         self.tasks = {name: tasks.get(name, spec.size) for name in spec.tasks}
         for name, task in self.tasks.items():
             for seed, (initial, best, best_lr) in spec.baselines.get(name, {}).items():
@@ -220,6 +223,7 @@ def _mean(values) -> float:
 def compute_baselines(spec: SuiteSpec, echo=print) -> dict:
     """Tuned AdamW baselines for every task and seed of the suite (cached on disk)."""
     import tasks
+    tasks.load_modules(spec.modules)
     out = {}
     for name in spec.tasks:
         task = tasks.get(name, spec.size)

@@ -78,9 +78,11 @@ class TrialJob:
     baseline: tuple               # (initial loss, tuned AdamW loss, its lr)
     space: SearchSpace
     steps_per_iteration: int
+    modules: tuple[str, ...] = ()  # the researcher's task modules (absolute paths; tasks.external)
 
 
 def _task(job: TrialJob):
+    tasks.load_modules(job.modules)
     task = tasks.get(job.task, job.size)
     task.known_baselines[job.seed] = Baseline(*job.baseline, {})
     return task
@@ -185,18 +187,21 @@ def tune(prog: Program, task_name: str, samples: int = 8, time_limit: float | No
          tunables=None, iterations: int = 10, perturbation_interval: int = 2,
          perturbation_factors: tuple[float, float] = (1.2, 0.8), resample_probability: float = 0.25,
          workers: int | None = None, storage_path: str | Path | None = None, out: str | Path | None = None,
-         echo=print) -> TuneResult:
+         modules=(), echo=print) -> TuneResult:
     """Tune ``prog``'s learning rate and constants with PBT on ``task_name`` (see the module
     docstring). ``iterations`` chunks of training, PBT every ``perturbation_interval`` of them
     (``perturbation_factors`` and ``resample_probability`` are PBT's explore step); ``time_limit``
     stops the trials after that many seconds; ``workers`` CPUs for an embedded local Ray;
     ``storage_path`` keeps Ray Tune's results (default: a temporary folder); ``out`` writes the
-    tuned program."""
+    tuned program; ``modules`` are task modules of the researcher's that define ``task_name``
+    (files or package folders, as ``[tasks] modules``; shipped to a cluster as a search ships them)."""
     import ray
 
     if samples < 2:
         raise ValueError("PBT needs at least 2 samples")
     start = time.perf_counter()
+    modules = tuple(str(Path(m).resolve()) for m in modules)
+    tasks.load_modules(modules)
     task = tasks.get(task_name, size)
     space = search_space(prog, lr, tunables)
     if not space.params:
@@ -204,8 +209,8 @@ def tune(prog: Program, task_name: str, samples: int = 8, time_limit: float | No
     base = task.baseline(seed)
     chunk = math.ceil(task.steps / max(1, iterations))
     job = TrialJob(str(prog), task_name, size, seed, (base.initial_loss, base.best_loss, base.best_lr),
-                   space, chunk)
-    init_ray(address, workers)
+                   space, chunk, modules)
+    init_ray(address, workers, modules=modules)
     echo(f"tuning on {task_name} ({size}, seed {seed}): {samples} trials, {math.ceil(task.steps / chunk)} "
          f"iterations of {chunk} steps, PBT every {perturbation_interval}, "
          f"{int(ray.cluster_resources().get('CPU', 1))} CPUs")
