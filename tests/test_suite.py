@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import tasks
 import tasks.base
 import tasks.batched
 from evosearch import reference
@@ -48,3 +49,34 @@ def test_batched_evaluation_of_mixed_sizes_is_each_alone(monkeypatch):
         a = alone.evaluate(*item)
         assert (e.candidate_id, e.fitness, e.failure, e.size) == (a.candidate_id, a.fitness, a.failure, a.size)
         assert without_times(e.metrics) == without_times(a.metrics)
+
+
+def test_executors_score_a_suite_at_its_own_size_when_it_is_not_proxy(evosearch_cache):
+    """``[tasks] size = "large"`` (or any size): the candidates the driver sends are trained at that
+    size, with and without early stopping; only the funnel names another size. (A search on the
+    digits_vit "ladder" size was once trained at the proxy size, against baselines tuned there.)"""
+    import ray
+
+    from evosearch.search.early_stop import EarlyStop
+    from evosearch.search.evolution import Candidate
+    from evosearch.search.executors import InProcessExecutor, RayExecutor, init_ray
+    made_up = {TASK: {0: [10.0, 1.0, 1e-3]}}
+    steps = tasks.get(TASK, "large").steps
+    candidate = Candidate(0, ADAMW, None, "", "", "")
+    started = not ray.is_initialized()
+    init_ray(None, 1)
+    try:
+        for rule in (EarlyStop(), EarlyStop(enabled=True)):
+            spec = SuiteSpec((TASK,), size="large", seeds=(0,), baselines=made_up, early_stop=rule)
+            for executor in (InProcessExecutor(spec), RayExecutor(spec, workers=1)):
+                executor.submit([candidate])
+                results = []
+                while not results:
+                    results = executor.poll(timeout=5.0)
+                executor.shutdown()
+                (e,) = results
+                assert e.size == "proxy"          # (the label of the suite's own size)
+                assert e.metrics[f"{TASK}/0"]["steps"] == steps, type(executor).__name__
+    finally:
+        if started:
+            ray.shutdown()

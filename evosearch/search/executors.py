@@ -42,8 +42,9 @@ class InProcessExecutor:
         """Candidates submitted and not yet returned."""
         return len(self.queue)
 
-    def submit(self, candidates: list[Candidate], size: str = "proxy", bars: tuple | None = None) -> None:
-        """Queue candidates for scoring at task size ``size`` (with early stopping's ``bars``)."""
+    def submit(self, candidates: list[Candidate], size: str | None = None, bars: tuple | None = None) -> None:
+        """Queue candidates for scoring on the suite (at task size ``size``: the funnel's; None, the
+        suite's own), with early stopping's ``bars``."""
         self.queue.extend((c, size, bars) for c in candidates)
 
     def poll(self, timeout: float = 0.0) -> list[Evaluation]:
@@ -204,9 +205,9 @@ class RayExecutor:
         """Candidates submitted and not yet returned."""
         return sum(len(b) for _, _, b in self.inflight.values()) + len(self.pending)
 
-    def submit(self, candidates: list[Candidate], size: str = "proxy", bars: tuple | None = None) -> None:
-        """Queue candidates for scoring at task size ``size`` (with early stopping's ``bars``) and
-        send what the actors can take."""
+    def submit(self, candidates: list[Candidate], size: str | None = None, bars: tuple | None = None) -> None:
+        """Queue candidates for scoring on the suite (at task size ``size``: the funnel's; None, the
+        suite's own), with early stopping's ``bars``, and send what the actors can take."""
         self.pending.extend((c, size, bars) for c in candidates)
         self._dispatch()
 
