@@ -6,8 +6,8 @@ so that nothing in the search singles out ``sign`` or Lion's structure.
 The rungs (Chen et al. 2023; Bernstein et al. 2018 for Signum):
 
 - ``adamw-like``: an adaptive update that is not sign-valued: with the weights at zero, scaling each
-  element's gradient history by its own factor leaves the update unchanged (``m / sqrt(v)``,
-  RMSProp, Adagrad, Adam with any betas or bias correction).
+  element's gradient history by its own factor (0.1 to 10) leaves the update unchanged to 1%
+  (``m / sqrt(v)``, RMSProp, Adagrad, Adam with any betas or bias correction).
 - ``signum-family``: the update is ``c * (sign(z) + wd * w)`` where ``z`` is one exponential average
   of the gradient, ``m_t = beta * m_(t-1) + (1 - beta) * g_t`` with ``0 <= beta < 1`` (signSGD is
   ``beta = 0``), ``c > 0`` the same for every element of a tensor, and the optional decoupled
@@ -27,8 +27,11 @@ statements and algebraic rewrites do not matter):
    gradient history, ``z_t = a_0 * g_t + sum_k a_k * g_(t-k)``, the ratios ``r_k = a_k / a_0`` are
    read off designed gradient histories (for lag ``k``: ``g = 1`` at step ``t-k``, ``g = -x`` at
    step ``t``, zero otherwise, over a fine grid of ``x`` in one run: the sign flips at ``x = r_k``),
-   bracketed and refined twice. Signum has ``r_k = beta**k``; Lion ``r_1 = beta1 (1 - beta2) /
-   (1 - beta1)`` and ``r_(k+1) / r_k = beta2``.
+   bracketed and refined twice. A linear filter is odd: the same probes with every gradient
+   negated must give every sign negated (a positive term inside the sign, such as the second
+   moment a mutation copied into the momentum, looks geometric on the probes but fails this).
+   Signum has ``r_k = beta**k``; Lion ``r_1 = beta1 (1 - beta2) / (1 - beta1)`` and
+   ``r_(k+1) / r_k = beta2``.
 3. The fitted form must then predict the sign of every element at every step of the random run
    (an element whose predicted ``z`` is within 1e-6 of zero, relative, may differ).
 4. The weight decay is the part of the update that the weights add, per unit of ``c``: it must be
@@ -148,9 +151,9 @@ def sign_based(prog: Program) -> bool:
 
 
 # -- the linear filter behind a sign ---------------------------------------------------------------
-def _probe(prog: Program, grids: list[np.ndarray]) -> list[np.ndarray] | None:
+def _probe(prog: Program, grids: list[np.ndarray], flip: float = 1.0) -> list[np.ndarray]:
     """The sign of the last step's update for each value of each lag's grid (see the module
-    docstring, step 2); one run over all lags at once."""
+    docstring, step 2); one run over all lags at once. ``flip=-1`` negates every gradient."""
     n = len(grids[0])
     total = n * LAGS
     steps = LAGS + 1
@@ -159,7 +162,7 @@ def _probe(prog: Program, grids: list[np.ndarray]) -> list[np.ndarray] | None:
         block = slice((k - 1) * n, k * n)
         grads[steps - 1 - k][block] = 1.0
         grads[steps - 1][block] = -grids[k - 1]
-    u = run(prog, grads, np.zeros(total), sizes=(total,))[-1]
+    u = run(prog, [flip * g for g in grads], np.zeros(total), sizes=(total,))[-1]
     return [np.sign(u[(k - 1) * n:k * n]) for k in range(1, LAGS + 1)]
 
 
@@ -188,6 +191,10 @@ def filter_ratios(prog: Program) -> tuple[np.ndarray, str]:
     grids = [np.concatenate([-mag[::-1], [0.0], mag])] * LAGS
     for level in range(3):
         signs = _probe(prog, grids)
+        # a linear filter is odd: negated gradients give negated signs (a positive term added to
+        # the average, e.g. a function of the second moment, shows here: it does not flip)
+        if level == 0 and any(np.any(a != -b) for a, b in zip(signs, _probe(prog, grids, flip=-1.0))):
+            return np.array([]), "the sign is not odd in the gradient"
         brackets = [_bracket(x, s, strict=level == 0) for x, s in zip(grids, signs)]
         if any(b is None for b in brackets):
             return np.array([]), "the sign does not follow one linear average of the gradient"

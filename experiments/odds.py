@@ -48,7 +48,7 @@ from evosearch.lang.program import Program
 from evosearch.lang.pruning import lr_reason
 from evosearch.lang.screen import screen_reason
 from evosearch.search.evolution import EvolutionConfig, RegularizedEvolution
-from evosearch.search.mutation import MutationConfig, mutate
+from evosearch.search.mutation import OPERATORS, MutationConfig, mutate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ladder  # noqa: E402  (experiments/ is not a package)
@@ -144,6 +144,7 @@ class Odds:
     screen_failed: int = 0
     rung_screen_failed: dict = field(default_factory=lambda: dict.fromkeys(RUNGS, 0))
     examples: dict = field(default_factory=dict)   # rung -> [(mutation, ladder verdict)]
+    verdicts: dict = field(default_factory=dict)   # sign-based ladder verdict (betas, decay) -> children
     children_per_hour: int = CHILDREN_PER_HOUR
     trained_per_hour: int = TRAINED_PER_HOUR
     seconds: float = 0.0
@@ -230,6 +231,8 @@ def sample(parent: Program, n: int, seed: int, mutation: MutationConfig,
                 screened[fp] = screen_reason(child, evolution.lr) is not None
                 out.screen_sampled += 1
                 out.screen_failed += screened[fp]
+        if rung.startswith(("signum", "lion")):
+            out.verdicts[rung] = out.verdicts.get(rung, 0) + 1
         for r in _labels(rung):
             out.counts[r] += 1
             out.first_at.setdefault(r, out.generated)
@@ -286,10 +289,46 @@ def report(o: Odds) -> str:
         lines.append(f"{r:<14} {o.counts[r]:>8} {o.distinct[r]:>8} {p:>14.3g} {f'[{lo:.2g}, {hi:.2g}]':>21} "
                      f"{per:>14.3g} {per / o.children_per_hour:>10.3g} {trained:>12.3g} "
                      f"{trained / o.trained_per_hour:>13.3g}")
+    if o.verdicts:
+        top = sorted(o.verdicts.items(), key=lambda kv: -kv[1])[:8]
+        lines.append("sign-based children by verdict: " + "; ".join(f"{v}: {k}" for k, v in top))
     for r, ex in o.examples.items():
         lines.append(f"first {r} children (distinct; screen fails {o.rung_screen_failed[r]} of {o.distinct[r]}):")
         lines += [f"  {how}  ->  {verdict}" for how, verdict in ex]
     return "\n".join(lines)
+
+
+# -- rates for any weights, from one-operator samples -----------------------------------------------
+def mix(samples: list[dict], mutation: MutationConfig, draws: int = 20000) -> dict:
+    """Each rung's rate per generated child under ``mutation``'s operator weights, from samples
+    (``Odds.to_dict``) of the same parent that each used one operator alone, with the same
+    ``effective``: a generated child is one draw of one operator, so the rate is the weighted mean
+    of the operators' rates. Returns rung -> (rate, 2.5% and 97.5% points of the rate with each
+    operator's rate drawn from its Jeffreys posterior), and "same as parent" the same way."""
+    import numpy as np
+    by_op = {}
+    for d in samples:
+        m = d["mutation"]
+        ops = [op for op in OPERATORS if m.get(op, 0.0) > 0]
+        if bool(m.get("effective")) == mutation.effective and len(ops) == 1:
+            by_op[ops[0]] = d
+    weights = {op: w for op, w in zip(OPERATORS, mutation.weights()) if w > 0}
+    missing = sorted(set(weights) - set(by_op))
+    if missing:
+        raise ValueError(f"no one-operator sample for {missing} (effective={mutation.effective})")
+    total = sum(weights.values())
+    rng = np.random.default_rng(0)
+    out = {}
+    for key in RUNGS + ("same as parent",):
+        rate, sampled = 0.0, np.zeros(draws)
+        for op, w in weights.items():
+            d = by_op[op]
+            k = d["same_as_parent"] if key == "same as parent" else d["counts"][key]
+            n = d["generated"]
+            rate += w / total * k / n
+            sampled += w / total * rng.beta(k + 0.5, n - k + 0.5, draws)
+        out[key] = (rate, float(np.quantile(sampled, 0.025)), float(np.quantile(sampled, 0.975)))
+    return out
 
 
 # -- a search on a surrogate fitness --------------------------------------------------------------
@@ -388,6 +427,8 @@ def main(argv=None) -> None:
     ap.add_argument("--screen-sample", type=int, default=1000,
                     help="distinct new children the numeric screen is run on, for its failure rate")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
+    ap.add_argument("--mix", type=Path, nargs="+", metavar="JSON",
+                    help="instead: rates for the weights given, from one-operator samples' --json files")
     ap.add_argument("--climb", type=int, default=0, metavar="SEEDS",
                     help="instead: a search on the surrogate fitness from --parent, for --trained-per-hour "
                          "trained candidates, on seeds --seed .. --seed + SEEDS - 1")
@@ -399,6 +440,14 @@ def main(argv=None) -> None:
                                  if f.name != "primitives"})
     evolution = EvolutionConfig(args.population_size, args.tournament_size, args.restart_patience,
                                 mutation=mutation, lr_proportional=not args.no_lr_rule)
+    if args.mix:
+        rates = mix([json.loads(p.read_text()) for p in args.mix], mutation)
+        per = {k: 1 / v[0] if v[0] else float("inf") for k, v in rates.items()}
+        print(f"weights {dict(zip(OPERATORS, mutation.weights()))}, effective={mutation.effective}")
+        for key, (rate, lo, hi) in rates.items():
+            print(f"{key:<15} {rate:.3g} per generated [{lo:.2g}, {hi:.2g}]; {per[key]:.3g} generated per child, "
+                  f"{per[key] / args.children_per_hour:.3g} hours at {args.children_per_hour}/hour")
+        return
     if args.climb:
         runs = [climb(load_parent(args.parent), evolution, seed, args.trained_per_hour)
                 for seed in range(args.seed, args.seed + args.climb)]

@@ -119,6 +119,17 @@ def test_look_alikes_are_other(body):
     assert ladder.classify(variant(body)).label == "other"
 
 
+@pytest.mark.parametrize("tail", ["m = square(v)", "m = v * lr", "m = cube(sqrt_v)"])
+def test_a_positive_term_inside_the_sign_is_not_lion(tail):
+    """Children of the sign rung that return a function of the second moment as the momentum:
+    the update is sign(0.1 g + 0.9 f(v)), ~signSGD with a positive bias; on the probes it decays
+    geometrically like Lion's average (f(v) of one unit gradient k steps ago ~ 0.999**(k p)), but
+    it is not odd in the gradient."""
+    prog = Program.parse(SIGN_RUNG.replace("    return update, m, v", f"    {tail}\n    return update, m, v"))
+    r = ladder.classify(prog)
+    assert r.label == "other" and "odd" in r.why, r
+
+
 def test_the_search_never_imports_the_ladder():
     for path in (ROOT / "evosearch").rglob("*.py"):
         text = path.read_text()
@@ -190,3 +201,33 @@ def test_rng_is_not_shared_with_the_classifier():
     state = random.getstate()
     ladder.classify(reference.load("lion"))
     assert random.getstate() == state
+
+
+def test_mix_is_the_weighted_mean_of_one_operator_rates():
+    def one(op: str, generated: int, signum: int, same: int) -> dict:
+        weights = {name: 0.0 for name in ("insert", "delete", "modify_argument", "change_function", "wrap",
+                                         "wrap_read")}
+        counts = dict.fromkeys(odds.RUNGS, 0)
+        counts["signum-family"] = signum
+        return {"mutation": {**weights, op: 1.0, "effective": False}, "generated": generated,
+                "same_as_parent": same, "counts": counts}
+    samples = [one("insert", 1000, 10, 300), one("delete", 500, 0, 100), one("modify_argument", 800, 0, 400),
+               one("change_function", 400, 4, 0), one("wrap", 2000, 40, 200)]
+    rates = odds.mix(samples, MutationConfig(wrap=2.0))
+    assert rates["signum-family"][0] == pytest.approx((10 / 1000 + 0 + 0 + 4 / 400 + 2 * 40 / 2000) / 6)
+    assert rates["same as parent"][0] == pytest.approx((0.3 + 0.2 + 0.5 + 0 + 2 * 0.1) / 6)
+    lo, hi = rates["signum-family"][1:]
+    assert lo < rates["signum-family"][0] < hi
+    with pytest.raises(ValueError, match="wrap_read"):
+        odds.mix(samples, MutationConfig(wrap_read=1.0))
+    with pytest.raises(ValueError, match="effective=True"):
+        odds.mix(samples, MutationConfig(effective=True))
+
+
+def test_a_surrogate_climb_runs_the_real_search():
+    config = EvolutionConfig(population_size=8, tournament_size=2, mutation=MutationConfig(wrap_read=0.5))
+    r = odds.climb(odds.load_parent("signum-wd"), config, seed=0, budget=12)
+    assert r["trained"] >= 12 and r["generated"] > r["trained"]
+    assert r["best"].split()[0] in ladder.LABELS and r["first"]
+    assert odds.surrogate_fitness(ladder.classify(reference.load("adamw")), "x", noise=False) == 0.970
+    assert odds.surrogate_fitness(ladder.classify(reference.load("lion")), "x", noise=False) == 1.012
