@@ -63,12 +63,13 @@ def sizes(name: str) -> list[str]:
     return list(_REGISTRY[name].sizes)
 
 
-def get(name: str, size: str = "proxy") -> Task:
-    """A fresh task of that name at that size; KeyError naming the known ones."""
+def get(name: str, size: str = "proxy", data_dir=None) -> Task:
+    """A fresh task of that name at that size; KeyError naming the known ones. ``data_dir``: where
+    a task that reads files finds them (default ``$EVOSEARCH_DATA``; the others ignore it)."""
     external.load_entry_points(register)
     if name not in _REGISTRY:
         raise KeyError(f"unknown task {name!r}; known: {', '.join(names())}")
-    return _REGISTRY[name](size)
+    return _REGISTRY[name](size) if data_dir is None else _REGISTRY[name](size, data_dir)
 
 
 __all__ = ["FAILURE_FITNESS", "Baseline", "EvalResult", "Task", "TaskModuleError", "TrainingFailure",

@@ -59,11 +59,16 @@ class Task(abc.ABC):
     sizes: dict[str, dict] = {}
     time_limit: float = 20.0     # seconds per evaluation at proxy size (x steps ratio at other sizes)
     classification: bool = True
+    reads_files: bool = False    # its data comes from files in ``data_dir`` (nothing bundled or generated)
 
-    def __init__(self, size: str = "proxy"):
+    def __init__(self, size: str = "proxy", data_dir: str | os.PathLike | None = None):
         if size not in self.sizes:
             raise KeyError(f"task {self.name!r} has no size {size!r}; sizes: {', '.join(self.sizes)}")
         self.size = size
+        # where a task that reads files from disk finds them: the config's [tasks] data_dir, else
+        # $EVOSEARCH_DATA (tasks with bundled or generated data ignore it)
+        data_dir = data_dir or os.environ.get("EVOSEARCH_DATA")
+        self.data_dir = Path(data_dir).expanduser() if data_dir else None
         self.config = dict(self.sizes[size])
         self.steps = int(self.config["steps"])
         self.batch_size = int(self.config["batch_size"])
@@ -111,9 +116,18 @@ class Task(abc.ABC):
         # The code of the task's classes is part of the key: editing a model or its data must not
         # reuse a stale baseline (editing their comments or docstrings keeps it).
         source = "".join(_code(c) for c in type(self).__mro__ if issubclass(c, Task) and c is not Task)
-        text = json.dumps([type(self).__module__, self.name, self.size, self.config, BASELINE_VERSION,
-                           BASELINE_LRS, BASELINE_WEIGHT_DECAY, torch.__version__, source], sort_keys=True)
+        parts = [type(self).__module__, self.name, self.size, self.config, BASELINE_VERSION,
+                 BASELINE_LRS, BASELINE_WEIGHT_DECAY, torch.__version__, source]
+        identity = self.data_identity()
+        if identity is not None:     # only tasks that read files: the others keep their keys
+            parts.append(identity)
+        text = json.dumps(parts, sort_keys=True)
         return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+    def data_identity(self):
+        """What identifies the files a task reads from disk (part of ``key``, so other data never
+        reuses a baseline); None for tasks whose data ships with the code or is generated."""
+        return None
 
     def initial_loss(self, seed: int) -> float:
         """The validation loss of the untrained model of ``seed``."""

@@ -3,34 +3,10 @@
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
 from . import register
 from .base import Task
 from .digits import digits
-
-
-class PatchTransformer(nn.Module):
-    """A small vision transformer on 8x8 images: patches, pre-norm encoder, mean-pooled tokens."""
-
-    def __init__(self, patch: int, width: int, layers: int, heads: int, classes: int = 10):
-        super().__init__()
-        self.patch = patch
-        tokens = (8 // patch) ** 2
-        self.embed = nn.Linear(patch * patch, width)
-        self.pos = nn.Parameter(torch.randn(tokens, width) * 0.02)
-        layer = nn.TransformerEncoderLayer(width, heads, 2 * width, dropout=0.0, batch_first=True,
-                                           norm_first=True)
-        self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(width)
-        self.head = nn.Linear(width, classes)
-
-    def forward(self, x):
-        b, p = x.shape[0], self.patch
-        patches = x.reshape(b, 8 // p, p, 8 // p, p).permute(0, 1, 3, 2, 4).reshape(b, -1, p * p)
-        h = self.blocks(self.embed(patches) + self.pos)
-        return self.head(self.norm(h.mean(1)))   # mean-pooled tokens, as in small-data ViTs
+from .vit import PatchTransformer
 
 
 @register

@@ -50,6 +50,8 @@ class SearchConfig:
     task_seeds: tuple[int, ...] = (0,)
     lr: float = 1.0                  # the lr input fed to programs (times the task's cosine schedule)
     eval_time_limit: float = 0.0     # seconds per task evaluation (0: the task's default)
+    data_dir: str = ""               # where tasks that read files find them (relative to the config,
+                                     # kept absolute; "": $EVOSEARCH_DATA where the task runs)
     task_modules: tuple[str, ...] = ()   # the researcher's task modules (.py files or package folders;
                                      # relative to the config, kept absolute), loaded before validation
     # [executor]
@@ -84,6 +86,7 @@ class SearchConfig:
         """The ``[tasks]`` settings as the suite takes them (baselines are added by the driver)."""
         return SuiteSpec(tuple(self.tasks), self.task_size, tuple(self.task_seeds), self.lr,
                          self.eval_time_limit or None, batched=self.batched, early_stop=self.early_stop,
+                         data_dir=self.data_dir,
                          modules=tuple(self.task_modules))
 
     def to_dict(self) -> dict:
@@ -114,7 +117,7 @@ SECTIONS = {
                "restart_patience", "hall_of_fame", "strategy", "random_walk", "lr_proportional",
                "screen", "max_states"},
     "tasks": {"names": "tasks", "size": "task_size", "seeds": "task_seeds", "lr": "lr",
-              "time_limit": "eval_time_limit", "modules": "task_modules"},
+              "time_limit": "eval_time_limit", "data_dir": "data_dir", "modules": "task_modules"},
     "executor": {"workers", "batch_size", "batched", "address", "in_process"},
     "funnel": {"enabled": "funnel", "margin": "funnel_margin", "new_best_only": "funnel_new_best"},
 }
@@ -160,6 +163,8 @@ def parse_config(data: dict, base: Path | None = None) -> SearchConfig:
     cfg = SearchConfig(**values)
     if base is not None and isinstance(cfg.warm_start, str) and (base / cfg.warm_start).is_file():
         cfg = replace(cfg, warm_start=str((base / cfg.warm_start).resolve()))
+    if cfg.data_dir and isinstance(cfg.data_dir, str):     # relative to the config, like warm_start
+        cfg = replace(cfg, data_dir=str((base or Path()).joinpath(Path(cfg.data_dir).expanduser()).resolve()))
     _check(_KEYS["task_modules"], cfg.task_modules, TEXTS, None, None)
     cfg = replace(cfg, task_modules=tuple(str((base or Path()).joinpath(m).resolve()) for m in cfg.task_modules))
     load_task_modules(cfg)                       # before validation: it checks the task names
@@ -256,6 +261,7 @@ RULES = {
     "max_states": (INT, 0, None),
     "tasks": (TEXTS, None, None), "task_size": (TEXT, None, None), "task_seeds": (INTS, 0, 2 ** 32 - 1),
     "lr": (NUMBER, None, None), "eval_time_limit": (NUMBER, 0, None), "task_modules": (TEXTS, None, None),
+    "data_dir": (TEXT, None, None),
     "workers": (INT, 0, None), "batch_size": (INT, 1, None), "address": (TEXT, None, None),
     "in_process": (BOOL, None, None),
     "funnel": (BOOL, None, None), "funnel_margin": (NUMBER, None, None), "funnel_new_best": (BOOL, None, None),

@@ -56,6 +56,7 @@ class SuiteSpec:
     large_baselines: dict = field(default_factory=dict)
     early_stop: EarlyStop = field(default_factory=EarlyStop)   # enabled: proxy evaluations are
                                            # trained in stages and read at its checkpoints
+    data_dir: str = ""                     # where tasks that read files find them ("": $EVOSEARCH_DATA)
     modules: tuple[str, ...] = ()          # the researcher's task modules the tasks come from, loaded
                                            # first (tasks.external: by path, or shipped to a cluster)
 
@@ -68,7 +69,7 @@ class SuiteEvaluator:
         from tasks.base import Baseline
         self.spec = spec
         tasks.load_modules(spec.modules)
-        self.tasks = {name: tasks.get(name, spec.size) for name in spec.tasks}
+        self.tasks = {name: tasks.get(name, spec.size, spec.data_dir or None) for name in spec.tasks}
         for name, task in self.tasks.items():
             for seed, (initial, best, best_lr) in spec.baselines.get(name, {}).items():
                 task.known_baselines[int(seed)] = Baseline(initial, best, best_lr, {})
@@ -226,7 +227,7 @@ def compute_baselines(spec: SuiteSpec, echo=print) -> dict:
     tasks.load_modules(spec.modules)
     out = {}
     for name in spec.tasks:
-        task = tasks.get(name, spec.size)
+        task = tasks.get(name, spec.size, spec.data_dir or None)
         out[name] = {}
         for seed in spec.seeds:
             t0 = time.perf_counter()
