@@ -145,7 +145,7 @@ class SuiteEvaluator:
     def evaluate(self, candidate_id: int, program: Program, size: str | None = None,
                  bars: tuple | None = None) -> Evaluation:
         """Score one program on the suite, at ``size`` when given (the funnel's); with early stopping
-        (proxy size only), stopped at the first checkpoint where it is below its bar (``bars``, one
+        (the suite's own size only), stopped at the first checkpoint where it is below its bar (``bars``, one
         per checkpoint, None: no stop there)."""
         if size and size != self.spec.size:
             return replace(self.for_size(size).evaluate(candidate_id, program), size=size)
