@@ -88,3 +88,16 @@ def test_cli_reports_config_errors_with_exit_code_2(toml, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("evosearch: error:") and "Traceback" not in err
     assert not (tmp_path / "run" / "run.sqlite").exists() or not candidates(tmp_path / "run")
+
+
+def test_the_mutation_operators_of_symbolic_regression_are_checked_like_the_others():
+    cfg = parse_config({"mutation": {"wrap": 0.2, "wrap_read": 0.1, "effective": True}})
+    assert (cfg.mutation.wrap, cfg.mutation.wrap_read, cfg.mutation.effective) == (0.2, 0.1, True)
+    for table, message in (({"wrap": -1}, r"\[mutation\] wrap must be a number >= 0"),
+                           ({"effective": 1}, r"\[mutation\] effective must be true or false"),
+                           ({"insert": 0, "delete": 0, "modify_argument": 0, "change_function": 0},
+                            "at least one of insert")):
+        with pytest.raises(ConfigError, match=message):
+            parse_config({"mutation": table})
+    assert parse_config({"mutation": {"insert": 0, "delete": 0, "modify_argument": 0, "change_function": 0,
+                                      "wrap": 1.0}}).mutation.wrap == 1.0

@@ -222,7 +222,8 @@ def _validate(cfg: SearchConfig) -> None:
         raise ConfigError(f'[executor]: batched must be true, false or "always", not {cfg.batched!r}')
     m = cfg.mutation
     if not m.constants_only and sum(m.weights()) <= 0:
-        raise ConfigError("[mutation]: at least one of insert, delete, modify_argument, change_function must be > 0")
+        raise ConfigError("[mutation]: at least one of insert, delete, modify_argument, change_function, wrap, "
+                          "wrap_read must be > 0")
     import primitives
     unknown = sorted(set(m.primitives) - set(primitives.names()))
     if unknown:
@@ -270,6 +271,7 @@ MUTATION_RULES = {
     "insert": (NUMBER, 0, None), "delete": (NUMBER, 0, None), "modify_argument": (NUMBER, 0, None),
     "change_function": (NUMBER, 0, None), "max_statements": (INT, 1, MAX_STATEMENTS), "primitives": (TEXTS, None, None),
     "constant_probability": (NUMBER, 0, 1), "constants_only": (BOOL, None, None),
+    "wrap": (NUMBER, 0, None), "wrap_read": (NUMBER, 0, None), "effective": (BOOL, None, None),
 }
 EARLY_STOP_RULES = {
     "enabled": (BOOL, None, None), "checkpoints": (NUMBERS, 0, 1), "quantile": (NUMBER, 0, 1),
