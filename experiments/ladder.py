@@ -5,8 +5,10 @@ so that nothing in the search singles out ``sign`` or Lion's structure.
 
 The rungs (Chen et al. 2023; Bernstein et al. 2018 for Signum):
 
-- ``adamw-like``: an adaptive update that is not sign-valued: with the weights at zero, scaling each
-  element's gradient history by its own factor (0.1 to 10) leaves the update unchanged to 1%
+- ``adamw-like``: an adaptive descent update that is not sign-valued: with the weights at zero,
+  scaling each element's gradient history by its own factor (0.1 to 10) leaves the update
+  unchanged to 1%, and the update points along an average of the gradient (cosine >= 0.5 with
+  one of the averages of coefficient 0, 0.5, 0.9, 0.99; a constant step is invariant too)
   (``m / sqrt(v)``, RMSProp, Adagrad, Adam with any betas or bias correction).
 - ``signum-family``: the update is ``c * (sign(z) + wd * w)`` where ``z`` is one exponential average
   of the gradient, ``m_t = beta * m_(t-1) + (1 - beta) * g_t`` with ``0 <= beta < 1`` (signSGD is
@@ -66,6 +68,7 @@ FIT_RTOL = 1e-4           # r_k against the form's prediction, relative (+ FIT_A
 FIT_ATOL = 1e-6
 BETA_GAP = 1e-3           # |beta1 - beta2| below this is Signum
 WD_RTOL = 1e-5
+DESCENT_COSINE = 0.5      # adaptive: the update against the best of a few averages of the gradient
 SCALE_RTOL = 1e-2         # adaptive: the update under per-element gradient scaling (0.1x to 10x), relative
                           # (Adam's eps moves tiny elements by ~1e-3)
 
@@ -277,9 +280,14 @@ def _adaptive_or_other(prog: Program, u0, grads, scales, zero) -> Rung:
         return Rung("other", why="no step with the weights at zero")
     scaled = run(prog, [g * scales for g in grads], zero)
     size = np.abs(u0).max()
-    if np.all(np.abs(scaled - u0) <= SCALE_RTOL * np.abs(u0) + 1e-9 * size):
-        return Rung("adamw-like")
-    return Rung("other", why="not sign-valued, not invariant to each element's gradient scale")
+    if not np.all(np.abs(scaled - u0) <= SCALE_RTOL * np.abs(u0) + 1e-9 * size):
+        return Rung("other", why="not sign-valued, not invariant to each element's gradient scale")
+    flat = u0.ravel()
+    cosine = max(float(flat @ z.ravel()) / (np.linalg.norm(flat) * np.linalg.norm(z) or 1.0)
+                 for z in (predicted_z(grads, beta, None) for beta in (0.0, 0.5, 0.9, 0.99)))
+    if cosine < DESCENT_COSINE:
+        return Rung("other", why=f"adaptive, but not along an average of the gradient (cosine {cosine:.2f})")
+    return Rung("adamw-like")
 
 
 def load(spec: str) -> Program:

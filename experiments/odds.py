@@ -327,7 +327,7 @@ def mix(samples: list[dict], mutation: MutationConfig, draws: int = 20000) -> di
             n = d["generated"]
             rate += w / total * k / n
             sampled += w / total * rng.beta(k + 0.5, n - k + 0.5, draws)
-        out[key] = (rate, float(np.quantile(sampled, 0.025)), float(np.quantile(sampled, 0.975)))
+        out[key] = (rate, min(rate, float(np.quantile(sampled, 0.025))), float(np.quantile(sampled, 0.975)))
     return out
 
 

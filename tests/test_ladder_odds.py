@@ -112,10 +112,14 @@ def test_rewritten_programs(prog, label, beta1, beta2, wd):
     "m = interp(g, m, 0.9)\nupdate = sign(m)\na = abs(g)\nupdate = update * a\nupdate = update * lr\nreturn update, m",
     "m = interp(g, m, 0.9)\nupdate = sign(m)\nupdate = update * lr\nupdate = -update\nreturn update, m",
     "m = interp(g, m, 0.9)\nn = norm(m)\nupdate = m / n\nupdate = update * lr\nreturn update, m",
+    "m = interp(g, m, 0.9)\nupdate = m / m\nupdate = update * lr\nreturn update, m",
+    "m = interp(g, m, 0.9)\nv = square(m)\nv = sqrt(v)\nupdate = m / v\nupdate = -update\nupdate = update * lr\n"
+    "return update, m",
 ])
 def test_look_alikes_are_other(body):
     """The weights inside the sign, a decay that is not linear, a product of two signs, a sign
-    times a magnitude, ascent, and a per-tensor normalisation."""
+    times a magnitude, ascent, a per-tensor normalisation, a constant step (invariant to the
+    gradient's scale, but no descent), and adaptive ascent."""
     assert ladder.classify(variant(body)).label == "other"
 
 
