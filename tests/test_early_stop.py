@@ -30,7 +30,7 @@ def test_bars_are_the_populations_quantile_at_each_checkpoint_less_the_margin():
     members = [(0.5, 0.7), (0.2, 0.9), (0.4,), (), (0.3, 0.6)]   # one stopped at 0.25, one failed
     assert rule.bars(members) == (0.2, 0.6)
     # (only three members have a reading at 0.5: one fewer and there is no bar there)
-    assert EarlyStop(min_members=4).bars(members) == (0.2, None)
+    assert replace(rule, min_members=4).bars(members) == (0.2, None)
     assert replace(rule, quantile=1.0, margin=0.1).bars(members) == pytest.approx((0.4, 0.8))
     assert replace(rule, quantile=0.5).bars(members) == pytest.approx((0.35, 0.7))
     assert rule.bars([]) == (None, None)

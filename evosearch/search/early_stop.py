@@ -31,12 +31,15 @@ class EarlyStop:
     """The ``[early_stop]`` settings: ``checkpoints`` (fractions of a run's steps, increasing, each
     in (0, 1)), the population ``quantile`` a candidate must keep up with (0: its worst member),
     a ``margin`` below it that is still tolerated, and how many members must have a reading at a
-    checkpoint (``min_members``) before it stops anything."""
+    checkpoint (``min_members``) before it stops anything. The defaults are the rule measured on
+    the ViT ladder proxy (``experiments/results/benchmarks.md``, "Early stopping on the ViT ladder
+    proxy"): the median less 0.1, so that a child that starts slower than the warm start but ends
+    ahead of it is not stopped."""
 
     enabled: bool = False
     checkpoints: tuple[float, ...] = (0.25, 0.5)
-    quantile: float = 0.0
-    margin: float = 0.0
+    quantile: float = 0.5
+    margin: float = 0.1
     min_members: int = 10
 
     def steps(self, total: int) -> list[int]:
