@@ -31,7 +31,9 @@ statements and algebraic rewrites do not matter):
    step ``t``, zero otherwise, over a fine grid of ``x`` in one run: the sign flips at ``x = r_k``),
    bracketed and refined twice. A linear filter is odd: the same probes with every gradient
    negated must give every sign negated (a positive term inside the sign, such as the second
-   moment a mutation copied into the momentum, looks geometric on the probes but fails this).
+   moment a mutation copied into the momentum, looks geometric on the probes but fails this),
+   and additive: histories that are sums (and a multiple) of single lags must give the sums (and
+   the multiple) of their roots.
    Signum has ``r_k = beta**k``; Lion ``r_1 = beta1 (1 - beta2) / (1 - beta1)`` and
    ``r_(k+1) / r_k = beta2``.
 3. The fitted form must then predict the sign of every element at every step of the random run
@@ -154,19 +156,28 @@ def sign_based(prog: Program) -> bool:
 
 
 # -- the linear filter behind a sign ---------------------------------------------------------------
-def _probe(prog: Program, grids: list[np.ndarray], flip: float = 1.0) -> list[np.ndarray]:
-    """The sign of the last step's update for each value of each lag's grid (see the module
-    docstring, step 2); one run over all lags at once. ``flip=-1`` negates every gradient."""
+# Gradient histories the probes read the filter from: one unit gradient ``lag`` steps back, for each
+# lag; then sums and a multiple of them, whose roots a linear filter puts at the sums (r_1 + r_2,
+# r_1 - r_3) and the multiple (2 r_2) of the single lags' roots.
+SINGLE = tuple({k: 1.0} for k in range(1, LAGS + 1))
+COMBINED = ({1: 1.0, 2: 1.0}, {1: 1.0, 3: -1.0}, {2: 2.0})
+
+
+def _probe(prog: Program, histories, grids: list[np.ndarray], flip: float = 1.0) -> list[np.ndarray]:
+    """The sign of the last step's update for each value ``x`` of each history's grid, the
+    history's gradients before it and ``-x`` at the last step (see the module docstring, step 2);
+    one run over all histories at once. ``flip=-1`` negates every gradient."""
     n = len(grids[0])
-    total = n * LAGS
+    total = n * len(histories)
     steps = LAGS + 1
     grads = [np.zeros(total) for _ in range(steps)]
-    for k in range(1, LAGS + 1):
-        block = slice((k - 1) * n, k * n)
-        grads[steps - 1 - k][block] = 1.0
-        grads[steps - 1][block] = -grids[k - 1]
+    for b, history in enumerate(histories):
+        block = slice(b * n, (b + 1) * n)
+        for lag, value in history.items():
+            grads[steps - 1 - lag][block] = value
+        grads[steps - 1][block] = -grids[b]
     u = run(prog, [flip * g for g in grads], np.zeros(total), sizes=(total,))[-1]
-    return [np.sign(u[(k - 1) * n:k * n]) for k in range(1, LAGS + 1)]
+    return [np.sign(u[b * n:(b + 1) * n]) for b in range(len(histories))]
 
 
 def _bracket(x: np.ndarray, s: np.ndarray, strict: bool) -> tuple[float, float] | None:
@@ -190,13 +201,14 @@ def filter_ratios(prog: Program) -> tuple[np.ndarray, str]:
     """``r_1..r_LAGS`` of the linear filter whose sign the update is (see the module docstring), or
     an empty array and why there is none. A coarse grid (both signs, 1e-8 to 1e4) and two linear
     refinements of each bracket: ~1e-7 relative."""
+    histories = SINGLE + COMBINED
     mag = 10.0 ** np.linspace(-8, 4, (GRID - 1) // 2)
-    grids = [np.concatenate([-mag[::-1], [0.0], mag])] * LAGS
+    grids = [np.concatenate([-mag[::-1], [0.0], mag])] * len(histories)
     for level in range(3):
-        signs = _probe(prog, grids)
+        signs = _probe(prog, histories, grids)
         # a linear filter is odd: negated gradients give negated signs (a positive term added to
         # the average, e.g. a function of the second moment, shows here: it does not flip)
-        if level == 0 and any(np.any(a != -b) for a, b in zip(signs, _probe(prog, grids, flip=-1.0))):
+        if level == 0 and any(np.any(a != -b) for a, b in zip(signs, _probe(prog, histories, grids, flip=-1.0))):
             return np.array([]), "the sign is not odd in the gradient"
         brackets = [_bracket(x, s, strict=level == 0) for x, s in zip(grids, signs)]
         if any(b is None for b in brackets):
@@ -204,7 +216,16 @@ def filter_ratios(prog: Program) -> tuple[np.ndarray, str]:
         # a closed bracket (the root on the grid) keeps a grid around it, for the probe's shape
         grids = [np.linspace(lo, hi, GRID) if hi > lo else lo + np.linspace(-1, 1, GRID) * 1e-12 * max(abs(lo), 1)
                  for lo, hi in brackets]
-    return np.array([(lo + hi) / 2 for lo, hi in brackets]), ""
+    roots = np.array([(lo + hi) / 2 for lo, hi in brackets])
+    r, combined = roots[:LAGS], roots[LAGS:]
+    # and it adds up: the average of a sum of histories is the sum of their averages (a term that
+    # grows otherwise, e.g. the sign times the second moment's root fed back into the momentum,
+    # decays geometrically on single lags too)
+    expected = (r[0] + r[1], r[0] - r[2], 2 * r[1])
+    scale = (abs(r[0]) + abs(r[1]), abs(r[0]) + abs(r[2]), 2 * abs(r[1]))
+    if any(abs(got - want) > FIT_RTOL * size + FIT_ATOL for got, want, size in zip(combined, expected, scale)):
+        return np.array([]), "the sign's average is not linear in the gradient (sums of histories do not add)"
+    return r, ""
 
 
 def _close(a: float, b: float) -> bool:

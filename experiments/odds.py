@@ -145,6 +145,7 @@ class Odds:
     rung_screen_failed: dict = field(default_factory=lambda: dict.fromkeys(RUNGS, 0))
     examples: dict = field(default_factory=dict)   # rung -> [(mutation, ladder verdict)]
     verdicts: dict = field(default_factory=dict)   # sign-based ladder verdict (betas, decay) -> children
+    lion_programs: list = field(default_factory=list)  # [mutation, verdict, program] per distinct lion-family child
     children_per_hour: int = CHILDREN_PER_HOUR
     trained_per_hour: int = TRAINED_PER_HOUR
     seconds: float = 0.0
@@ -243,6 +244,8 @@ def sample(parent: Program, n: int, seed: int, mutation: MutationConfig,
                     screened[fp] = screen_reason(child, evolution.lr) is not None
                 if first:
                     out.rung_screen_failed[r] += screened[fp]
+                    if r == "lion-family" and len(out.lion_programs) < 100:
+                        out.lion_programs.append([how, rung, str(child)])
                     out.examples.setdefault(r, [])
                     if len(out.examples[r]) < examples:
                         out.examples[r].append([how, rung])
@@ -333,12 +336,15 @@ def mix(samples: list[dict], mutation: MutationConfig, draws: int = 20000) -> di
 
 # -- a search on a surrogate fitness --------------------------------------------------------------
 # The rungs' fitness on the ViT proxy (seeds 0 and 1, the warm start's scale lr * 0.001): AdamW 0.970,
-# the warm start with sign after the division 0.992, the same with weight decay 1 (in units of the
-# sign step: 0.01 / 0.001 ... here wd >= 0.1) 1.005, Lion 1.012 (wd 0.01) and 1.017 (wd 1).
-SURROGATE = {"other": 0.5, "adamw-like": 0.970, "signum-family": (0.992, 1.005), "lion-family": (0.992, 1.005),
-             "lion-order": (1.012, 1.017)}
+# the warm start with sign after the division (Signum 0.9) 0.992, the same with weight decay 1 (in
+# units of the sign step; here any wd >= 0.1) 1.005, Lion (0.9, 0.99) 1.012 (wd 0.01) and 1.017 (wd 1).
+# Sign rules no rung measured, whose update is nearly sign(g) (beta, or Lion's beta1, below
+# MOMENTUM), score as AdamW: nothing says they beat it. Lion's shape with beta2 <= beta1 scores as
+# Signum.
+SURROGATE = {"other": 0.5, "adamw-like": 0.970, "signum": (0.992, 1.005), "lion": (1.012, 1.017)}
 SURROGATE_NOISE = 0.005      # per program (by fingerprint): how much fitness varies within a rung
 STRONG_DECAY = 0.1
+MOMENTUM = 0.3
 
 
 def surrogate_fitness(rung: ladder.Rung, fp: str, noise: bool = True) -> float:
@@ -347,10 +353,13 @@ def surrogate_fitness(rung: ladder.Rung, fp: str, noise: bool = True) -> float:
     training."""
     import hashlib
     import math
-    key = "lion-order" if rung.lion_order else rung.label
-    base = SURROGATE[key]
-    if isinstance(base, tuple):
-        base = base[1] if (rung.weight_decay or 0) >= STRONG_DECAY else base[0]
+    if not rung.sign_based:
+        base = SURROGATE[rung.label]
+    elif rung.beta1 < MOMENTUM:
+        base = SURROGATE["adamw-like"]
+    else:
+        pair = SURROGATE["lion" if rung.lion_order else "signum"]
+        base = pair[1] if (rung.weight_decay or 0) >= STRONG_DECAY else pair[0]
     if not noise:
         return base
     u1, u2 = (int(hashlib.blake2b(f"{fp}:{k}".encode(), digest_size=8).hexdigest(), 16) / 2 ** 64 for k in (1, 2))
@@ -377,19 +386,28 @@ def climb(warm: Program, config: EvolutionConfig, seed: int, budget: int = TRAIN
                 rungs[c.fingerprint] = ladder.classify(c.program)
             rung = rungs[c.fingerprint]
             evo.tell(c.id, surrogate_fitness(rung, c.fingerprint))
-            for label in ([rung.label] + (["lion-order"] if rung.lion_order else [])):
+            for label in _climb_labels(rung):
                 first.setdefault(label, [evo.counters.evaluated, evo.counters.generated])
     best = rungs.get(evo.best.candidate.fingerprint) or ladder.classify(evo.best.candidate.program)
     in_population = {}
     for m in evo.population:
         r = rungs.get(m.candidate.fingerprint)
         if r is not None:
-            for label in ([r.label] + (["lion-order"] if r.lion_order else [])):
+            for label in _climb_labels(r):
                 in_population[label] = in_population.get(label, 0) + 1
     return {"seed": seed, "trained": evo.counters.evaluated, "generated": evo.counters.generated,
             "cache_hits": evo.counters.cache_hits, "first": first, "best": str(best),
             "best_fitness": evo.best.fitness, "best_program": str(evo.best.candidate.program),
             "in_population": in_population}
+
+
+def _climb_labels(rung: ladder.Rung) -> list[str]:
+    """The ladder label, Lion's order, and the two rungs the surrogate rewards: a sign rule with
+    momentum (beta or beta1 >= ``MOMENTUM``), and of those Lion's order."""
+    labels = [rung.label] + (["lion-order"] if rung.lion_order else [])
+    if rung.sign_based and rung.beta1 >= MOMENTUM:
+        labels.append("lion rung" if rung.lion_order else "signum rung")
+    return labels
 
 
 def climb_report(runs: list[dict], budget: int) -> str:
@@ -399,7 +417,7 @@ def climb_report(runs: list[dict], budget: int) -> str:
                            if k != "other")
         lines.append(f"  seed {r['seed']}: {r['trained']} trained of {r['generated']} generated; best: {r['best']} "
                      f"({r['best_fitness']:.4f}); first: {firsts or '-'}")
-    for label in ("signum-family", "lion-family", "lion-order"):
+    for label in ("signum-family", "lion-family", "lion-order", "signum rung", "lion rung"):
         reached = [r["first"][label][0] for r in runs if label in r["first"]]
         lines.append(f"{label}: trained in {len(reached)} of {len(runs)} seeds"
                      + (f", after {sorted(reached)} trained candidates" if reached else ""))
