@@ -11,11 +11,13 @@ Two operators from symbolic-regression practice, off by default (``[mutation]`` 
   one mutation puts a function around a value in use, which a random insertion does only when its
   position, target and first argument all happen to line up.
 - ``effective`` (Brameier and Banzhaf 2001, "A comparison of linear genetic programming and neural
-  networks", effective mutations): delete, modify_argument, change_function and wrap pick only
-  statements that are live (``lang/liveness.py``: their value reaches the update, at this step or
-  a later one); insert draws again (up to ``EFFECTIVE_TRIES`` times) until the statement it inserts
-  is live. Mutations of dead code change nothing the search can measure: they come back as cache
-  hits.
+  networks", effective mutations): delete, modify_argument, change_function and the wraps pick
+  only statements that are live (``lang/liveness.py``: their value reaches the update, at this step
+  or a later one); insert draws again (up to ``EFFECTIVE_TRIES`` times) until the statement it
+  inserts is live. Mutations of dead code change nothing the search can measure: they come back as
+  cache hits. Since no mutation then touches dead code, a deletion also removes the statements
+  that are dead in the child (code that a live mutation left dead), so that it cannot pile up to
+  ``max_statements``.
 
 Neither operator names a primitive: what ``f`` is and which statement is picked are uniform over
 what the settings allow. With ``wrap = 0`` and ``effective = false`` (the defaults) a seed gives
@@ -167,7 +169,20 @@ def _insert_once(prog: Program, rng: random.Random, config: MutationConfig) -> t
 def _delete(prog: Program, rng: random.Random, config: MutationConfig) -> tuple[Program, str]:
     index = _pick(prog, rng, config)
     gone = prog.statements[index]
-    return _replace(prog, prog.statements[:index] + prog.statements[index + 1:]), f"delete {gone}"
+    child = _replace(prog, prog.statements[:index] + prog.statements[index + 1:])
+    if config.effective:
+        # Dead code goes with it: no effective mutation touches a dead statement, so nothing else
+        # would ever remove one, and it would fill max_statements (what the child computes is the
+        # same with or without it).
+        try:
+            live = set(live_statements(child))
+        except KeyError:      # the deletion left a read of nothing: the caller rejects the child
+            return child, f"delete {gone}"
+        dead = len(child.statements) - len(live)
+        if dead:
+            child = _replace(child, tuple(s for i, s in enumerate(child.statements) if i in live))
+            return child, f"delete {gone} (and {dead} dead statement{'s' if dead > 1 else ''})"
+    return child, f"delete {gone}"
 
 
 def _modify_argument(prog: Program, rng: random.Random, config: MutationConfig) -> tuple[Program, str]:
