@@ -37,9 +37,12 @@ statements and algebraic rewrites do not matter):
    Signum has ``r_k = beta**k``; Lion ``r_1 = beta1 (1 - beta2) / (1 - beta1)`` and
    ``r_(k+1) / r_k = beta2``.
 3. The fitted form must then predict the sign of every element at every step of the random run
-   (an element whose predicted ``z`` is within 1e-6 of zero, relative, may differ).
+   (an element whose predicted ``z`` is within 1e-6 of zero, relative, may differ), and the step
+   must stay the same when each element's gradients are scaled by its own factor (1e-3 to 10), as
+   Signum's and Lion's do.
 4. The weight decay is the part of the update that the weights add, per unit of ``c``: it must be
-   ``wd * w`` with one ``wd`` for every element and step, else the program is ``other``.
+   ``wd * w`` with one ``wd`` for every element and step, at two sizes of the weights and both
+   sizes of the gradients, else the program is ``other``.
 
     python experiments/ladder.py PROGRAM...       # a program file or a reference program name
 """
@@ -115,7 +118,8 @@ def _random_run():
     grads = [rng.standard_normal(total) for _ in range(STEPS)]
     scales = 10.0 ** rng.uniform(-1, 1, total)
     w = rng.standard_normal(total)
-    return grads, scales, w
+    wide_scales = 10.0 ** rng.uniform(-3, 1, total)
+    return grads, scales, w, wide_scales
 
 
 def run(prog: Program, grads, w, sizes=SIZES) -> np.ndarray:
@@ -151,7 +155,7 @@ def step_sizes(updates: np.ndarray) -> np.ndarray | None:
 def sign_based(prog: Program) -> bool:
     """Step 1 alone: whether the update, with the weights at zero, is sign-valued (cheap; the
     filter for ``classify`` when many programs are judged)."""
-    grads, _, w = _random_run()
+    grads, _, w, _ = _random_run()
     return step_sizes(run(prog, grads, np.zeros_like(w))) is not None
 
 
@@ -269,7 +273,7 @@ def classify(prog: Program) -> Rung:
         return Rung("other", why=f"invalid: {exc}")
     if not reads_input(prog, GRAD):
         return Rung("other", why="ignores the gradient")
-    grads, scales, w = _random_run()
+    grads, scales, w, wide_scales = _random_run()
     zero = np.zeros_like(w)
     u0 = run(prog, grads, zero)
     c = step_sizes(u0)
@@ -288,10 +292,19 @@ def classify(prog: Program) -> Rung:
     wrong = (np.sign(z) != np.sign(u0)) & (np.abs(z) > band)
     if wrong.any():
         return Rung("other", why=f"sign-valued; the fitted {label} form mispredicts {int(wrong.sum())} signs")
-    added = run(prog, grads, w) - u0
-    wd = added / (c * w)
-    ref = float(np.median(wd))
-    if not np.all(np.abs(wd - ref) <= WD_RTOL * max(abs(ref), 1e-12) + 1e-9):
+    # Signum's and Lion's steps do not depend on the gradient's size: each element's gradients
+    # scaled by its own factor (1e-3 to 10) give the same step (a clip that saturates only for
+    # large values, a step that grows with the gradient's norm, show here)
+    scaled = run(prog, [g * wide_scales for g in grads], zero)
+    if not np.all((np.abs(scaled - u0) <= MAG_RTOL * c) | (np.abs(z) <= band)):
+        return Rung("other", why=f"sign-valued at unit gradients, but not at other gradient sizes ({label} form)")
+    # decoupled decay: the weights add wd * w per unit of the step, the same wd at two weight sizes
+    # and at both gradient sizes (what the weights do must not undo what the gradients did)
+    wide = [g * wide_scales for g in grads]
+    decays = [(run(prog, gs, k * w) - base) / (c * k * w) for gs, base in ((grads, u0), (wide, scaled))
+              for k in (1.0, 0.1)]
+    ref = float(np.median(decays[0]))
+    if not all(np.all(np.abs(d - ref) <= WD_RTOL * max(abs(ref), 1e-12) + 1e-9) for d in decays):
         return Rung("other", why=f"{label} direction, but the weights enter other than as decoupled decay")
     return Rung(label, beta1, beta2, ref if abs(ref) > 1e-9 else 0.0)
 

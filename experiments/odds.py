@@ -337,14 +337,24 @@ def mix(samples: list[dict], mutation: MutationConfig, draws: int = 20000) -> di
 # -- a search on a surrogate fitness --------------------------------------------------------------
 # The rungs' fitness on the ViT proxy (seeds 0 and 1, the warm start's scale lr * 0.001): AdamW 0.970,
 # the warm start with sign after the division (Signum 0.9) 0.992, the same with weight decay 1 (in
-# units of the sign step; here any wd >= 0.1) 1.005, Lion (0.9, 0.99) 1.012 (wd 0.01) and 1.017 (wd 1).
-# Sign rules no rung measured, whose update is nearly sign(g) (beta, or Lion's beta1, below
-# MOMENTUM), score as AdamW: nothing says they beat it. Lion's shape with beta2 <= beta1 scores as
-# Signum.
+# units of the sign step; here 0.1 <= wd <= 10) 1.005, Lion (0.9, 0.99) 1.012 (wd 0.01) and 1.017
+# (wd 1). The surrogate gives a rung's fitness only near what was measured: Signum's beta in
+# [0.3, 0.95] (Signum 0.99 trained worse than AdamW there), Lion's order with beta1 >= 0.3 and
+# beta2 <= 0.999, weight decay in [0, 10]. Every other sign rule (nearly sign(g), a near-sum, a
+# negative or enormous decay) scores as AdamW: nothing says it beats it.
 SURROGATE = {"other": 0.5, "adamw-like": 0.970, "signum": (0.992, 1.005), "lion": (1.012, 1.017)}
 SURROGATE_NOISE = 0.005      # per program (by fingerprint): how much fitness varies within a rung
-STRONG_DECAY = 0.1
-MOMENTUM = 0.3
+STRONG_DECAY, MAX_DECAY = 0.1, 10.0
+MOMENTUM, MAX_BETA, MAX_BETA2 = 0.3, 0.95, 0.999
+
+
+def surrogate_rung(rung: ladder.Rung) -> str | None:
+    """"signum" or "lion" where the surrogate gives a rung's fitness (see above), else None."""
+    if not rung.sign_based or not 0.0 <= (rung.weight_decay or 0.0) <= MAX_DECAY or rung.beta1 < MOMENTUM:
+        return None
+    if rung.lion_order:
+        return "lion" if rung.beta2 <= MAX_BETA2 else None
+    return "signum" if rung.beta1 <= MAX_BETA else None
 
 
 def surrogate_fitness(rung: ladder.Rung, fp: str, noise: bool = True) -> float:
@@ -353,13 +363,14 @@ def surrogate_fitness(rung: ladder.Rung, fp: str, noise: bool = True) -> float:
     training."""
     import hashlib
     import math
-    if not rung.sign_based:
-        base = SURROGATE[rung.label]
-    elif rung.beta1 < MOMENTUM:
+    step = surrogate_rung(rung)
+    if step is not None:
+        pair = SURROGATE[step]
+        base = pair[1] if (rung.weight_decay or 0.0) >= STRONG_DECAY else pair[0]
+    elif rung.sign_based:
         base = SURROGATE["adamw-like"]
     else:
-        pair = SURROGATE["lion" if rung.lion_order else "signum"]
-        base = pair[1] if (rung.weight_decay or 0) >= STRONG_DECAY else pair[0]
+        base = SURROGATE[rung.label]
     if not noise:
         return base
     u1, u2 = (int(hashlib.blake2b(f"{fp}:{k}".encode(), digest_size=8).hexdigest(), 16) / 2 ** 64 for k in (1, 2))
@@ -375,6 +386,7 @@ def climb(warm: Program, config: EvolutionConfig, seed: int, budget: int = TRAIN
     evo = RegularizedEvolution(warm, config, seed=seed)
     rungs: dict[str, ladder.Rung] = {}
     first: dict[str, list[int]] = {}
+    first_programs: dict[str, list[str]] = {}
     for c in evo.ask(1):
         evo.tell(c.id, surrogate_fitness(ladder.classify(warm), c.fingerprint, noise=False))
     while evo.counters.evaluated < budget:
@@ -387,7 +399,9 @@ def climb(warm: Program, config: EvolutionConfig, seed: int, budget: int = TRAIN
             rung = rungs[c.fingerprint]
             evo.tell(c.id, surrogate_fitness(rung, c.fingerprint))
             for label in _climb_labels(rung):
-                first.setdefault(label, [evo.counters.evaluated, evo.counters.generated])
+                if label not in first:
+                    first[label] = [evo.counters.evaluated, evo.counters.generated]
+                    first_programs[label] = [str(rung), str(c.program)]
     best = rungs.get(evo.best.candidate.fingerprint) or ladder.classify(evo.best.candidate.program)
     in_population = {}
     for m in evo.population:
@@ -396,18 +410,16 @@ def climb(warm: Program, config: EvolutionConfig, seed: int, budget: int = TRAIN
             for label in _climb_labels(r):
                 in_population[label] = in_population.get(label, 0) + 1
     return {"seed": seed, "trained": evo.counters.evaluated, "generated": evo.counters.generated,
-            "cache_hits": evo.counters.cache_hits, "first": first, "best": str(best),
+            "cache_hits": evo.counters.cache_hits, "first": first, "first_programs": first_programs, "best": str(best),
             "best_fitness": evo.best.fitness, "best_program": str(evo.best.candidate.program),
             "in_population": in_population}
 
 
 def _climb_labels(rung: ladder.Rung) -> list[str]:
-    """The ladder label, Lion's order, and the two rungs the surrogate rewards: a sign rule with
-    momentum (beta or beta1 >= ``MOMENTUM``), and of those Lion's order."""
+    """The ladder label, Lion's order, and the rung the surrogate rewards, if any."""
     labels = [rung.label] + (["lion-order"] if rung.lion_order else [])
-    if rung.sign_based and rung.beta1 >= MOMENTUM:
-        labels.append("lion rung" if rung.lion_order else "signum rung")
-    return labels
+    step = surrogate_rung(rung)
+    return labels + ([f"{step} rung"] if step else [])
 
 
 def climb_report(runs: list[dict], budget: int) -> str:

@@ -93,6 +93,27 @@ return upd, mom""", state="mom"), "lion-family", 0.9, 0.99, 0.5),
     # heavy-ball momentum has the same sign as an average
     (variant("m = m * 0.95\nm = m + g\nu = sign(m)\nu = u * 0.01\nu = u * lr\nreturn u, m"),
      "signum-family", 0.95, None, 0.0),
+    # a search's Lion: a second moment that stays zero (its state starts at zero and only ever
+    # feeds itself), so the division's guard makes (m + g) / ~0 saturate the clip: 0.677 sign(m + g)
+    (Program.parse("""def train(w, g, m, v, lr):
+    v11 = cbrt(v)
+    v12 = sinh(w)
+    v = cosine_sim(v11, v12)
+    g2 = square(v11)
+    m = interp(g, m, 0.9)
+    v = interp(g2, v, 0.50493)
+    v13 = cbrt(g2)
+    sqrt_v = norm(v13)
+    sqrt_v = min(v, sqrt_v)
+    v10 = log1p(sqrt_v)
+    v14 = m + g
+    update = v14 / v10
+    v9 = clip(update, 1.477943)
+    v9 = reciprocal(v9)
+    update = v9 + w
+    update = update * lr
+    return update, m, v
+"""), "lion-family", 0.45, 0.9, 1.47794301),
     # Lion's shape with a shorter state average than the update's: lion-family, not Lion's order
     (variant("update = interp(g, m, 0.9)\nupdate = sign(update)\nm = interp(g, m, 0.5)\nupdate = update * lr\n"
              "return update, m"), "lion-family", 0.9, 0.5, 0.0),
@@ -101,7 +122,7 @@ def test_rewritten_programs(prog, label, beta1, beta2, wd):
     r = ladder.classify(prog)
     assert (r.label, r.beta1, r.beta2, r.weight_decay) == (
         label, pytest.approx(beta1, abs=1e-6), beta2 if beta2 is None else pytest.approx(beta2, abs=1e-6),
-        pytest.approx(wd, abs=1e-9)), r
+        pytest.approx(wd, abs=1e-8)), r
     assert r.lion_order == (label == "lion-family" and beta2 > beta1)
 
 
@@ -114,13 +135,19 @@ def test_rewritten_programs(prog, label, beta1, beta2, wd):
     "m = interp(g, m, 0.9)\nupdate = sign(m)\nupdate = update * lr\nupdate = -update\nreturn update, m",
     "m = interp(g, m, 0.9)\nn = norm(m)\nupdate = m / n\nupdate = update * lr\nreturn update, m",
     "m = interp(g, m, 0.9)\nupdate = m / m\nupdate = update * lr\nreturn update, m",
+    "m = interp(g, m, 0.9)\nupdate = sign(m)\nn = global_norm(g)\nn = clip(n, 100.0)\nupdate = update * n\n"
+    "update = update * lr\nreturn update, m",
+    "m = interp(g, m, 0.9)\nx = m * 100000.0\nx = clip(x, 1.0)\nupdate = x * lr\nreturn update, m",
+    "m = interp(g, m, 0.9)\nupdate = sign(m)\nx = w * w\nx = x * 0.01\nupdate = update + x\nupdate = update * lr\n"
+    "return update, m",
     "m = interp(g, m, 0.9)\nv = square(m)\nv = sqrt(v)\nupdate = m / v\nupdate = -update\nupdate = update * lr\n"
     "return update, m",
 ])
 def test_look_alikes_are_other(body):
     """The weights inside the sign, a decay that is not linear, a product of two signs, a sign
     times a magnitude, ascent, a per-tensor normalisation, a constant step (invariant to the
-    gradient's scale, but no descent), and adaptive ascent."""
+    gradient's scale, but no descent), adaptive ascent, a sign step that grows with the gradient's
+    norm, a clip that saturates at unit gradients only, and a decay quadratic in the weights."""
     assert ladder.classify(variant(body)).label == "other"
 
 
@@ -246,3 +273,8 @@ def test_a_surrogate_climb_runs_the_real_search():
     assert odds.surrogate_fitness(ladder.classify(reference.load("signum")), "x", noise=False) == 0.992
     assert odds.surrogate_fitness(ladder.classify(reference.load("signsgd")), "x", noise=False) == 0.970
     assert odds.surrogate_fitness(ladder.classify(reference.load("sgd")), "x", noise=False) == 0.5
+    lion_strong = ladder.Rung("lion-family", 0.9, 0.99, 1.0)
+    assert odds.surrogate_fitness(lion_strong, "x", noise=False) == 1.017
+    for far in (ladder.Rung("lion-family", 0.9, 0.99, 1e9), ladder.Rung("signum-family", 0.99, None, 0.0),
+                ladder.Rung("lion-family", 0.01, 0.9, 0.0)):
+        assert odds.surrogate_fitness(far, "x", noise=False) == 0.970
