@@ -27,6 +27,17 @@ rung child, against ``--trained-per-hour``.
 ``--parent`` is ``adamw`` (the warm start), ``sign-rung`` (the warm start with ``update =
 sign(update)`` after the division), ``signum-wd`` (Signum 0.9 with decoupled weight decay 0.01),
 a reference program's name, or a program file.
+
+Two more modes. ``--mix FILES`` gives the rates for the weights on the command line from samples
+that each used one operator alone (a generated child is one draw of one operator, so the rate is
+the weighted mean). ``--climb SEEDS`` runs the search itself (``RegularizedEvolution``) for
+``--trained-per-hour`` trained candidates on a surrogate fitness, the rungs' fitness measured on the
+ViT proxy given by the ladder (``SURROGATE``), and says when each rung was first trained.
+
+    python experiments/odds.py --mix op/adamw-*.json --wrap 0.5 --wrap-read 1 --effective
+    python experiments/odds.py --parent adamw --climb 4 --seed 0 --effective --wrap 0.5 --wrap-read 1
+
+Results and the commands behind them: ``experiments/results/odds.md``.
 """
 
 from __future__ import annotations
