@@ -1,4 +1,4 @@
-"""Chaos run (issue 19): a search whose worker actors are SIGKILLed again and again and whose driver
+"""Chaos run (docs/robustness.md): a search whose worker actors are SIGKILLed again and again and whose driver
 is SIGKILLed and resumed, then an audit of its run folder. A run that survives has every candidate
 recorded exactly once, no program trained twice, an intact database whose last snapshot accounts
 for every row, and a hall of fame headed by the store's best.

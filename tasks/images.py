@@ -20,6 +20,7 @@ a machine with CUDA the model and the data go to a GPU (``device``).
 
 from __future__ import annotations
 
+import abc
 import os
 from pathlib import Path
 
@@ -153,13 +154,13 @@ class ImageTask(Task):
     folder: str = ""
     what: str = ""       # the files' name in messages
 
+    @abc.abstractmethod
     def files(self) -> tuple[list[Path], list[Path]]:
         """The training and validation files; DataMissing naming the folder and files when absent."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def read(self, train: list[Path], val: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The uint8 images and labels, training then validation."""
-        raise NotImplementedError
 
     def classes(self) -> int:
         return 10

@@ -5,6 +5,7 @@ test_config.py): a tiny config on the quick ``quadratic`` task, a progress hook,
 from __future__ import annotations
 
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -96,3 +97,21 @@ def check_run_store(folder: Path, outcome) -> list[dict]:
         source = rows[r["cached_from"]]
         assert source["status"] in ("evaluated", "screened") and source["fitness"] == r["fitness"]
     return rows
+
+
+@contextmanager
+def two_node_cluster(ray):
+    """A ``ray.cluster_utils.Cluster`` of two one-CPU nodes on this machine (any Ray this process
+    had is shut down first); yields (cluster, the worker node), and takes Ray and the cluster down
+    however the test ends."""
+    from ray.cluster_utils import Cluster
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        worker_node = cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        yield cluster, worker_node
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

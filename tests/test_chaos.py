@@ -1,4 +1,4 @@
-"""The standing chaos test (issue 19): ``evosearch search`` on an embedded Ray with two real worker
+"""The standing chaos test (docs/robustness.md): ``evosearch search`` on an embedded Ray with two real worker
 actors, actors SIGKILLed from outside again and again, the driver SIGKILLed twice and resumed each
 time, to the end of its budget. The run folder must then hold every candidate exactly once, no
 program trained twice, an intact database whose last snapshot accounts for every row, and a hall of

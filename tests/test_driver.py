@@ -30,7 +30,7 @@ from evosearch.search.funnel import Funnel
 from evosearch.search.driver import run_search
 from evosearch.search.report import summary
 from evosearch.search.store import RunStore
-from runs import CONFIG, TASK, Hook, candidates, check_run_store, history_of, tiny_config
+from runs import CONFIG, TASK, Hook, candidates, check_run_store, history_of, tiny_config, two_node_cluster
 
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -138,14 +138,8 @@ def test_a_killed_worker_is_replaced_and_nothing_is_lost_or_counted_twice(local_
 # ---- two Ray nodes -------------------------------------------------------------------------------
 
 def test_search_on_a_two_node_cluster_uses_both_nodes(ray_module, baselines, no_descriptions, tmp_path):
-    from ray.cluster_utils import Cluster
     ray = ray_module
-    if ray.is_initialized():
-        ray.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    try:
-        cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
+    with two_node_cluster(ray) as (cluster, _):
         seen = {}
 
         def ask_nodes(evo, executor):
@@ -171,9 +165,6 @@ def test_search_on_a_two_node_cluster_uses_both_nodes(ray_module, baselines, no_
         init_ray(None, 1)
         (own,) = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
         assert own not in nodes
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
 
 
 def test_a_lost_node_loses_nothing(ray_module, baselines, no_descriptions, tmp_path):
@@ -181,14 +172,8 @@ def test_a_lost_node_loses_nothing(ray_module, baselines, no_descriptions, tmp_p
     candidate is recorded once, and those that were in flight on the lost node are trained again
     there. The lost node's actor is replaced, but the replacement waits for a free CPU that never
     comes, and gets no work meanwhile."""
-    from ray.cluster_utils import Cluster
     ray = ray_module
-    if ray.is_initialized():
-        ray.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    try:
-        worker_node = cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
+    with two_node_cluster(ray) as (cluster, worker_node):
         state = {}
 
         def remove_worker_node(evo, executor):
@@ -216,9 +201,6 @@ def test_a_lost_node_loses_nothing(ray_module, baselines, no_descriptions, tmp_p
         assert all(r["worker"].startswith(head + ":") for r in rows
                    if r["status"] == "evaluated" and r["recorded_at"] > state["time"])
         assert hook.executor.replaced >= 1
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
 
 
 # ---- the driver SIGKILLed and resumed ------------------------------------------------------------

@@ -15,7 +15,7 @@ import tasks
 from evosearch import cli
 from evosearch.search.config import ConfigError, SearchConfig, load_config
 from evosearch.search.driver import run_search
-from runs import Hook, check_run_store
+from runs import Hook, check_run_store, two_node_cluster
 from tasks import external
 
 # A complete task, as the README shows one: data, model, loss, sizes (about 20 ms per evaluation).
@@ -227,7 +227,6 @@ def test_on_a_two_node_cluster_the_module_reaches_the_workers_through_runtime_en
     import logging
 
     import ray
-    from ray.cluster_utils import Cluster
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     def import_shipped_module() -> str:        # (defined here, Ray ships these two by value)
@@ -250,12 +249,7 @@ def test_on_a_two_node_cluster_the_module_reaches_the_workers_through_runtime_en
 
     write_task(tmp_path / "project")
     cfg = load_config(write_config(tmp_path / "project" / "search.toml"))
-    if ray.is_initialized():
-        ray.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    try:
-        worker_node = cluster.add_node(num_cpus=1)
-        cluster.wait_for_nodes()
+    with two_node_cluster(ray) as (cluster, worker_node):
         seen = {}
 
         def ask_nodes(evo, executor):
@@ -285,9 +279,6 @@ def test_on_a_two_node_cluster_the_module_reaches_the_workers_through_runtime_en
         assert ray.get(ray.remote(import_shipped_module).options(**probe).remote()).startswith("ImportError")
         imported, on_path = ray.get(ray.remote(import_by_name).options(**probe).remote(str(tmp_path / "project")))
         assert imported.startswith("ImportError") and not on_path
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
 
 
 def test_tune_takes_a_task_module_and_its_trials_load_it(tmp_path, monkeypatch, capsys):

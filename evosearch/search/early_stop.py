@@ -1,6 +1,8 @@
 """Early stopping: a candidate whose training is clearly behind the population's is stopped at a
-checkpoint, not trained to the end (issue 16: most mutants are hopeless long before their last
-step, and on a proxy of seconds per run that is most of a search's time).
+checkpoint, not trained to the end: most mutants are hopeless long before their last step, and
+on a proxy of seconds per run that is most of a search's time (on the ViT ladder proxy half of the
+children barely learn: ``experiments/results/benchmarks.md``, "Early stopping on the ViT ladder
+proxy").
 
 At each checkpoint (a fraction of every run's steps) the evaluator reads the candidate's *partial
 fitness*: the suite fitness (``suite.py``) computed from the validation losses the runs have then,
