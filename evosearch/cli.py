@@ -310,6 +310,10 @@ def _add_tune(subparsers) -> None:
     p.add_argument("--address", help="join the Ray cluster at this address (default $RAY_ADDRESS, "
                    "else an embedded local Ray)")
     p.add_argument("--workers", type=_positive_int, help="CPUs of the embedded local Ray (default: all)")
+    p.add_argument("--device", default="auto", help='where trials train: "auto" (a GPU when Ray gives the trial '
+                   'one), "cpu", "cuda" or "cuda:N"; as a search\'s [executor] device (default auto)')
+    p.add_argument("--gpus-per-trial", type=float, default=0.0,
+                   help="GPUs each trial asks Ray for (a fraction shares one GPU; default 0)")
     p.add_argument("--seed", type=int, default=0, help="training seed and PBT seed (default 0)")
     p.add_argument("--lr", type=_positive_float, help="the default lr input (centre of the lr range; default 1 "
                    "for programs that scale lr themselves, else 1e-3)")
@@ -336,7 +340,8 @@ def _cmd_tune(args) -> int:
     result = tune(prog, args.task, args.samples, args.time_limit, args.address, args.seed, args.size,
                   lr=args.lr, tunables=tunables, iterations=args.iterations,
                   perturbation_interval=args.perturbation_interval, workers=args.workers,
-                  storage_path=args.storage, out=out, modules=args.task_module)
+                  storage_path=args.storage, out=out, modules=args.task_module, device=args.device,
+                  gpus_per_trial=args.gpus_per_trial)
     print(result)
     return 0
 

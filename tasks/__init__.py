@@ -38,7 +38,8 @@ def _where(cls: type) -> str:
     return f"{cls.__module__} ({path})" if path else cls.__module__
 
 
-_MACHINERY = ("base", "results", "training", "batched", "batched_forward", "external")   # modules that define no task
+# modules that define no task
+_MACHINERY = ("base", "results", "training", "batched", "batched_forward", "external", "devices")
 
 for _mod in pkgutil.iter_modules(__path__):
     if not _mod.name.startswith("_") and _mod.name not in _MACHINERY:
@@ -63,13 +64,15 @@ def sizes(name: str) -> list[str]:
     return list(_REGISTRY[name].sizes)
 
 
-def get(name: str, size: str = "proxy", data_dir=None) -> Task:
+def get(name: str, size: str = "proxy", data_dir=None, device="cpu") -> Task:
     """A fresh task of that name at that size; KeyError naming the known ones. ``data_dir``: where
-    a task that reads files finds them (default ``$EVOSEARCH_DATA``; the others ignore it)."""
+    a task that reads files finds them (default ``$EVOSEARCH_DATA``; the others ignore it);
+    ``device``: where it trains (a torch device, ``Task.to``)."""
     external.load_entry_points(register)
     if name not in _REGISTRY:
         raise KeyError(f"unknown task {name!r}; known: {', '.join(names())}")
-    return _REGISTRY[name](size) if data_dir is None else _REGISTRY[name](size, data_dir)
+    task = _REGISTRY[name](size) if data_dir is None else _REGISTRY[name](size, data_dir)
+    return task.to(device)
 
 
 __all__ = ["FAILURE_FITNESS", "Baseline", "EvalResult", "Task", "TaskModuleError", "TrainingFailure",

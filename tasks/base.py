@@ -31,6 +31,7 @@ import torch
 
 from evosearch.optim.factory import to_optimizer
 
+from . import devices
 from .batched import evaluate_batch
 from .results import FAILURE_FITNESS, EvalResult
 from .training import Minibatches, TrainingFailure, TrainingRun, torch_threads
@@ -73,6 +74,7 @@ class Task(abc.ABC):
         self.steps = int(self.config["steps"])
         self.batch_size = int(self.config["batch_size"])
         self._data = None
+        self.device = torch.device("cpu")     # where it trains (``to``)
         # Baselines handed over by a search driver (so cluster workers never retune them).
         self.known_baselines: dict[int, Baseline] = {}
         scale = self.steps / self.sizes["proxy"]["steps"]
@@ -104,12 +106,27 @@ class Task(abc.ABC):
         return result
 
     # -- shared machinery ----------------------------------------------------------------------
+    def to(self, device) -> "Task":
+        """Train on ``device`` from now on (a torch device or its name; the CPU by default): the
+        data go there once made, each model after its initialisation on the CPU (so that a seed
+        gives the same initial weights on every device). Returns the task."""
+        device = torch.device(device)
+        if device != self.device:
+            self.device, self._data = device, None
+        return self
+
     @property
     def data(self):
-        """(x_train, y_train, x_val, y_val), made once."""
+        """(x_train, y_train, x_val, y_val), made once, on the task's device."""
         if self._data is None:
-            self._data = self.make_data()
+            self._data = tuple(t.to(self.device) for t in self.make_data())
         return self._data
+
+    def model(self, seed: int) -> torch.nn.Module:
+        """A fresh model of ``seed`` on the task's device (``make_model`` after
+        ``torch.manual_seed(seed)``; the caller's random state moves, as ``manual_seed`` moves it)."""
+        torch.manual_seed(seed)
+        return self.make_model().to(self.device)
 
     def key(self) -> str:
         """Identifies the task's exact setup, for the baseline cache."""
@@ -121,6 +138,8 @@ class Task(abc.ABC):
         identity = self.data_identity()
         if identity is not None:     # only tasks that read files: the others keep their keys
             parts.append(identity)
+        if self.device.type != "cpu":   # another device kind, other losses (CPU keys stay as they were)
+            parts.append(["device", devices.kind(self.device), "float32"])
         text = json.dumps(parts, sort_keys=True)
         return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
@@ -132,9 +151,7 @@ class Task(abc.ABC):
     def initial_loss(self, seed: int) -> float:
         """The validation loss of the untrained model of ``seed``."""
         with torch_threads(1), torch.no_grad(), torch.random.fork_rng():
-            torch.manual_seed(seed)
-            model = self.make_model()
-            return self.metrics(model, self.data[2], self.data[3])["val_loss"]
+            return self.metrics(self.model(seed), self.data[2], self.data[3])["val_loss"]
 
     def sampler(self, seed: int) -> Minibatches:
         """What draws the training minibatches for ``seed`` (``next()`` gives a step's (x, y)); a
@@ -163,7 +180,8 @@ class Task(abc.ABC):
         setup and seed (``$EVOSEARCH_CACHE``, default ``~/.cache/evosearch``)."""
         if seed in self.known_baselines:
             return self.known_baselines[seed]
-        path = cache_dir() / "baselines" / f"{self.name}-{self.size}-seed{seed}-{self.key()}.json"
+        where = "" if self.device.type == "cpu" else f"-{self.device.type}"
+        path = cache_dir() / "baselines" / f"{self.name}-{self.size}{where}-seed{seed}-{self.key()}.json"
         if path.exists():
             try:
                 d = json.loads(path.read_text())

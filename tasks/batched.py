@@ -47,6 +47,7 @@ from evosearch.optim.compiled import CompiledProgram
 from evosearch.optim.factory import to_optimizer
 
 from .batched_forward import batched_loss as _batched_loss
+from .devices import sync_every
 from .results import FAILURE_FITNESS, EvalResult
 from .training import checks_weights, loss_failure, lr_factor, torch_threads, weight_failure
 
@@ -174,8 +175,7 @@ def _training():
 def _train(task: Task, candidates: list[_Candidate], seed: int, limit: float, exact: bool) -> list:
     """Per candidate: the metrics of ``Task.train``, why it failed, or ``_ONE_AT_A_TIME``."""
     with _training():
-        torch.manual_seed(seed)
-        model = task.make_model()
+        model = task.model(seed)
         with torch.no_grad():
             loss0 = task.metrics(model, task.data[2], task.data[3])["val_loss"]
         layout = _Layout(model)
@@ -185,12 +185,13 @@ def _train(task: Task, candidates: list[_Candidate], seed: int, limit: float, ex
             return [_ONE_AT_A_TIME] * len(candidates)
         stack = _Stack(layout.flat().expand(len(active), layout.numel).clone(), layout)
         start = time.perf_counter()
+        every = sync_every(task.device)
+        unread: list[torch.Tensor] = []      # the (K,) losses of steps not read back yet
         for step, (xb, yb) in enumerate(task.minibatches(seed)):
-            losses = stack.backward(batched_loss, xb, yb)
-            for k, value in zip(active, losses.tolist()):
-                c = candidates[k]
-                c.curve.append(value)
-                c.failure = c.failure or loss_failure(c.curve, loss0, step)
+            unread.append(stack.backward(batched_loss, xb, yb))
+            if len(unread) >= every or checks_weights(step, task.steps):
+                _read_losses(candidates, active, unread, loss0, step)
+                unread = []
             _update(candidates, active, stack, layout, lr_factor(step, task.steps))
             if checks_weights(step, task.steps):
                 _check_weights(candidates, active, stack, step)
@@ -214,6 +215,17 @@ def _train(task: Task, candidates: list[_Candidate], seed: int, limit: float, ex
         return [c.failure if c.failure is not None
                 else _metrics(task, model, layout, finals[k], c, loss0, wall / len(candidates))
                 for k, c in enumerate(candidates)]
+
+
+def _read_losses(candidates, active, unread: list[torch.Tensor], loss0: float, step: int) -> None:
+    """The losses of the steps up to ``step`` into each live candidate's curve, read from the
+    device at once, with ``Task.train``'s loss check at each step."""
+    first = step - len(unread) + 1
+    for offset, losses in enumerate(torch.stack(unread).tolist()):
+        for k, value in zip(active, losses):
+            c = candidates[k]
+            c.curve.append(value)
+            c.failure = c.failure or loss_failure(c.curve, loss0, first + offset)
 
 
 @torch.no_grad()
@@ -294,8 +306,7 @@ def pays(task: Task, size: int, margin: float = 0.9) -> bool:
     if key not in _PAYS:
         prog = reference.load("adamw")
         with _training():
-            torch.manual_seed(0)
-            model = task.make_model()
+            model = task.model(0)
             layout = _Layout(model)
             batched_loss = _batched_loss(task, model, layout)
             xb, yb = next(task.minibatches(0))
@@ -303,8 +314,7 @@ def pays(task: Task, size: int, margin: float = 0.9) -> bool:
             stack = _Stack(layout.flat().expand(size, layout.numel).clone(), layout)
             optimizers = []
             for _ in range(size):
-                torch.manual_seed(0)
-                one = task.make_model()
+                one = task.model(0)
                 optimizers.append((one, to_optimizer(prog, flat=True)(one.parameters(), lr=1.0)))
 
             def together():
@@ -317,37 +327,47 @@ def pays(task: Task, size: int, margin: float = 0.9) -> bool:
                     task.loss(one(xb), yb).backward()
                     opt.step()
             try:
-                _PAYS[key] = _least_time(together) < margin * _least_time(alone)
+                _PAYS[key] = _least_time(together, task.device) < margin * _least_time(alone, task.device)
             except Exception:  # noqa: BLE001 - vmap cannot run the model: evaluate_batch falls back
                 _PAYS[key] = False
     return _PAYS[key]
 
 
-def _least_time(fn, repeats: int = 3) -> float:
+def _least_time(fn, device: torch.device, repeats: int = 3) -> float:
+    """The least time of ``fn`` over ``repeats`` calls: CPU time on the CPU (what another process
+    on the machine does not change), wall time to the device's end of the work on a GPU."""
+    cuda = device.type == "cuda"
+    clock = time.perf_counter if cuda else time.process_time
     fn()      # first calls allocate
     best = float("inf")
     for _ in range(repeats):
-        t0 = time.process_time()
+        if cuda:
+            torch.cuda.synchronize(device)
+        t0 = clock()
         fn()
-        best = min(best, time.process_time() - t0)
+        if cuda:
+            torch.cuda.synchronize(device)
+        best = min(best, clock() - t0)
     return best
 
 
 def _setup(task: Task) -> tuple:
-    return (type(task).__module__, type(task).__qualname__, task.size, repr(sorted(task.config.items())))
+    return (type(task).__module__, type(task).__qualname__, task.size, repr(sorted(task.config.items())),
+            task.device.type)
 
 
 def _compare(task: Task, model, layout: _Layout, batched_loss, size: int) -> str:
     """One batched step against ``size`` one-model steps, on the real model."""
     xb, yb = next(task.minibatches(0))
     base = layout.flat()
-    weights = base + 0.1 * torch.randn(size, layout.numel, generator=torch.Generator().manual_seed(1))
+    noise = torch.randn(size, layout.numel, generator=torch.Generator().manual_seed(1)).to(base.device)
+    weights = base + 0.1 * noise
     stack = _Stack(weights.clone(), layout)
     try:
         stack.backward(batched_loss, xb, yb)
     except Exception:  # noqa: BLE001 - an operation without a batching rule, random layers, ...
         return "unbatchable"
-    grad = torch.zeros(layout.numel)
+    grad = torch.zeros(layout.numel, device=base.device)
     same = True
     for k in range(size):   # the one-model step, on flat buffers as FlatProgramOptimizer has them
         grad.zero_()

@@ -14,14 +14,13 @@ The files are the published ones, read with numpy alone: never downloaded, never
 
 The folder comes from the config (``[tasks] data_dir``) or ``$EVOSEARCH_DATA``; a task looks in its
 standard subfolder there (``cifar-10-batches-bin``, ``imagenet64``), then in the folder itself. Images
-stay uint8 in memory (a 100-class ImageNet subset is 1.6 GB) and become floats a batch at a time. On
-a machine with CUDA the model and the data go to a GPU (``device``).
+stay uint8 in memory (a 100-class ImageNet subset is 1.6 GB) and become floats a batch at a time, on
+the task's device (``[executor] device``: ``tasks.devices``).
 """
 
 from __future__ import annotations
 
 import abc
-import os
 from pathlib import Path
 
 import numpy as np
@@ -51,14 +50,6 @@ class DataMissing(FileNotFoundError):
 
 class DataFormatError(ValueError):
     """A data file that is not in the published format; the message names the file."""
-
-
-def device() -> torch.device:
-    """Where image tasks train: a CUDA device when one is visible, else the CPU. Processes that see
-    several GPUs (Ray actors that asked for none see all of a node's) spread over them by PID."""
-    if torch.cuda.is_available():
-        return torch.device("cuda", os.getpid() % torch.cuda.device_count())
-    return torch.device("cpu")
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
@@ -175,13 +166,12 @@ class ImageTask(Task):
         x_train, y_train, x_val, y_val = self.read(*self.files())
         if len(x_train) == 0 or len(x_val) == 0:
             raise DataFormatError(f"{self.name}: no images of the chosen classes in {self.files()[0][0].parent}")
-        where = device()
-        return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(where) for a in (x_train, y_train, x_val, y_val))
+        return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in (x_train, y_train, x_val, y_val))
 
     def make_model(self):
         cfg = self.config
         return PatchTransformer(cfg["patch"], cfg["width"], cfg["layers"], cfg["heads"], self.classes(),
-                                image=self.image, channels=3).to(device())
+                                image=self.image, channels=3)
 
     def sampler(self, seed: int) -> ImageBatches:
         return ImageBatches(self, seed)

@@ -46,9 +46,11 @@ class Quadratic(Task):
 
     def loss(self, out, y):
         x, noise = out
+        if self.A.device != x.device:      # once, on a task moved to another device
+            self.A, self.x_star = self.A.to(x.device), self.x_star.to(x.device)
         diff = x - self.x_star
         return 0.5 * diff @ (self.A @ diff) + (noise.mean(0) * x).sum()
 
     def metrics(self, model, x, y):
         _ = self.data
-        return {"val_loss": float(self.loss(model(torch.zeros(1, self.config["dim"])), y))}
+        return {"val_loss": float(self.loss(model(x.new_zeros(1, self.config["dim"])), y))}

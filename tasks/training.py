@@ -5,10 +5,12 @@ between them (PBT's exploit copies one run's state into another). Both are this 
 identically: a run cut into chunks, saved and loaded, ends with the weights of one uninterrupted run.
 
 Each step: the learning rate ``lr`` times the cosine schedule (``lr_factor``), the minibatch the
-task's sampler draws (``Task.sampler``, ``Minibatches`` by default), forward, the loss checks (``loss_failure``), backward, the
-optimizer's step, and every ``WEIGHT_CHECK_EVERY`` steps the weight check (``weight_failure``); the
-time limit counts training time over all chunks. ``tasks.batched`` trains K models at once with the
-same schedule, sampler and checks.
+task's sampler draws (``Task.sampler``, ``Minibatches`` by default), forward, the loss checks
+(``loss_failure``), backward, the optimizer's step, and every ``WEIGHT_CHECK_EVERY`` steps the
+weight check (``weight_failure``); the time limit counts training time over all chunks. On a GPU
+the losses are read back to the host every ``devices.sync_every`` steps (each step on the CPU), so
+a failure is caught a few steps late there and reported at the step where it happened.
+``tasks.batched`` trains K models at once with the same schedule, sampler and checks.
 
 Randomness: the model is initialised from ``torch.manual_seed(seed)``; whatever the model draws
 while training (dropout) continues from there in a random state the run keeps for itself (and in
@@ -24,6 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import torch
+
+from . import devices
 
 if TYPE_CHECKING:
     from .base import Task
@@ -88,10 +92,27 @@ def checks_weights(step: int, steps: int) -> bool:
     return step % WEIGHT_CHECK_EVERY == WEIGHT_CHECK_EVERY - 1 or step == steps - 1
 
 
+def _rng_state(device: torch.device):
+    """The random state a run keeps for itself: the CPU generator's, and on a GPU also the GPU's
+    (dropout draws there)."""
+    if device.type == "cuda":
+        return torch.get_rng_state(), torch.cuda.get_rng_state(device)
+    return torch.get_rng_state()
+
+
+def _set_rng_state(state, device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.set_rng_state(state[0])
+        torch.cuda.set_rng_state(state[1], device)
+    else:
+        torch.set_rng_state(state)
+
+
 class Minibatches:
     """The training minibatch of each step (``Task.sampler``'s default): indices drawn uniformly with
     replacement by a generator seeded with ``seed + SAMPLER_SEED_OFFSET``; the whole set when it is
-    no larger than a batch. A sampler's ``generator`` state is what a checkpoint keeps of it."""
+    no larger than a batch. A sampler's ``generator`` state is what a checkpoint keeps of it. The
+    generator is the CPU's on every device: a seed draws the same minibatches wherever it trains."""
 
     def __init__(self, task: Task, seed: int):
         self.x, self.y = task.data[0], task.data[1]
@@ -102,7 +123,7 @@ class Minibatches:
         """The next step's (x, y)."""
         if self.batch_size >= len(self.x):
             return self.x, self.y
-        idx = torch.randint(0, len(self.x), (self.batch_size,), generator=self.generator)
+        idx = torch.randint(0, len(self.x), (self.batch_size,), generator=self.generator).to(self.x.device)
         return self.x[idx], self.y[idx]
 
 
@@ -117,14 +138,16 @@ class TrainingRun:
         self.task, self.lr = task, lr
         self.time_limit = task.time_limit if time_limit is None else time_limit
         x_val, y_val = task.data[2], task.data[3]
+        self.device = task.device
         with torch_threads(1), torch.random.fork_rng():
-            torch.manual_seed(seed)
-            self.model = task.make_model()
+            self.model = task.model(seed)
             with torch.no_grad():
                 self.initial_loss = task.metrics(self.model, x_val, y_val)["val_loss"]
             self.optimizer = make_optimizer(self.model.parameters(), lr)
-            self.rng = torch.get_rng_state()
+            self.rng = _rng_state(self.device)
         self.batches = task.sampler(seed)
+        # steps between reads of the failure checks back to the host (``devices.sync_every``)
+        self.sync_every = devices.sync_every(self.device)
         self.step = 0
         self.curve: list[float] = []          # the training loss of every step
         self.failure: str | None = None
@@ -144,7 +167,7 @@ class TrainingRun:
         try:
             if self.failure is None and self.step < end:
                 with torch_threads(1), torch.random.fork_rng():
-                    torch.set_rng_state(self.rng)
+                    _set_rng_state(self.rng, self.device)
                     try:
                         self._train(end)
                     except TrainingFailure as exc:
@@ -153,13 +176,14 @@ class TrainingRun:
                         self.failure = f"exception during training: {type(exc).__name__}: {exc}"
                         raise
                     finally:
-                        self.rng = torch.get_rng_state()
+                        self.rng = _rng_state(self.device)
         finally:
             self.step = end
 
     def _train(self, end: int) -> None:
         task, opt, model, total = self.task, self.optimizer, self.model, self.task.steps
         start = time.perf_counter() - self.seconds
+        unread: list[torch.Tensor] = []       # losses not yet read back (``sync_every``)
         try:
             for step in range(self.step, end):
                 for group in opt.param_groups:
@@ -167,15 +191,16 @@ class TrainingRun:
                 xb, yb = self.batches.next()
                 opt.zero_grad()
                 loss = task.loss(model(xb), yb)
-                self.curve.append(float(loss.detach()))
-                failure = loss_failure(self.curve, self.initial_loss, step)
-                if failure:
-                    raise TrainingFailure(failure)
+                unread.append(loss.detach())
+                weights = checks_weights(step, total)
+                if len(unread) >= self.sync_every or weights or step == end - 1:
+                    self._read_losses(unread, step)
+                    unread = []
                 loss.backward()
                 opt.step()
-                if checks_weights(step, total):
-                    with torch.no_grad():
-                        biggest = max(float(p.detach().abs().max()) for p in model.parameters())
+                if weights:
+                    with torch.no_grad():   # Python's max: a NaN is caught where the batched loop catches it
+                        biggest = max(torch.stack([p.detach().abs().max() for p in model.parameters()]).tolist())
                     failure = weight_failure(biggest, step)
                     if failure:
                         raise TrainingFailure(failure)
@@ -184,10 +209,22 @@ class TrainingRun:
         finally:
             self.seconds = time.perf_counter() - start
 
+    def _read_losses(self, unread: list[torch.Tensor], step: int) -> None:
+        """Append the losses of the steps up to ``step`` to the curve (one read from the device),
+        checking each in turn (``loss_failure``): on a GPU a loss that failed a few steps ago is
+        caught now, and reported at its own step."""
+        first = step - len(unread) + 1
+        values = [float(unread[0])] if len(unread) == 1 else torch.stack(unread).tolist()
+        for k, value in enumerate(values):
+            self.curve.append(value)
+            failure = loss_failure(self.curve, self.initial_loss, first + k)
+            if failure:
+                raise TrainingFailure(failure)
+
     def val_metrics(self) -> dict:
         """The task's metrics on the validation set now (the random state is left as it is)."""
         with torch.no_grad(), torch_threads(1), torch.random.fork_rng():
-            torch.set_rng_state(self.rng)
+            _set_rng_state(self.rng, self.device)
             return self.task.metrics(self.model, self.task.data[2], self.task.data[3])
 
     def val_loss(self) -> float:

@@ -60,6 +60,10 @@ class SearchConfig:
     batched: bool | str = True       # train a call's candidates together where it saves time, or "always"
     address: str = ""                # Ray cluster address ("" : $RAY_ADDRESS, else an embedded Ray)
     in_process: bool = False         # evaluate in the driver (debugging; deterministic)
+    device: str = "auto"             # where candidates train: "auto" (a GPU when the worker has one),
+                                     # "cpu", "cuda" or "cuda:N" (tasks.devices)
+    gpus_per_worker: float = 0.0     # GPUs each Ray actor asks for (a fraction shares one GPU)
+    deterministic: bool = False      # torch's deterministic algorithms on GPUs (bit-for-bit reruns, slower)
     # [funnel]
     funnel: bool = False             # re-score candidates that beat the warm start on the large tasks
     funnel_margin: float = 0.0       # ... by more than this
@@ -87,7 +91,8 @@ class SearchConfig:
         return SuiteSpec(tuple(self.tasks), self.task_size, tuple(self.task_seeds), self.lr,
                          self.eval_time_limit or None, batched=self.batched, early_stop=self.early_stop,
                          data_dir=self.data_dir,
-                         modules=tuple(self.task_modules))
+                         modules=tuple(self.task_modules), device=self.device,
+                         deterministic=self.deterministic)
 
     def to_dict(self) -> dict:
         """Plain data, as the run store keeps the config."""
@@ -102,6 +107,7 @@ class SearchConfig:
         d = dict(d)
         d.setdefault("lr_proportional", False)
         d.setdefault("screen", False)
+        d.setdefault("device", "cpu")           # runs saved before devices trained on the CPU
         d["mutation"] = MutationConfig(**{k: tuple(v) if isinstance(v, list) else v
                                           for k, v in d.get("mutation", {}).items()})
         d["early_stop"] = EarlyStop(**{k: tuple(v) if isinstance(v, list) else v
@@ -118,7 +124,8 @@ SECTIONS = {
                "screen", "max_states"},
     "tasks": {"names": "tasks", "size": "task_size", "seeds": "task_seeds", "lr": "lr",
               "time_limit": "eval_time_limit", "data_dir": "data_dir", "modules": "task_modules"},
-    "executor": {"workers", "batch_size", "batched", "address", "in_process"},
+    "executor": {"workers", "batch_size", "batched", "address", "in_process", "device", "gpus_per_worker",
+                 "deterministic"},
     "funnel": {"enabled": "funnel", "margin": "funnel_margin", "new_best_only": "funnel_new_best"},
 }
 
@@ -218,6 +225,11 @@ def _validate(cfg: SearchConfig) -> None:
         raise ConfigError("[search]: need population_size >= 1 and 1 <= tournament_size <= population_size")
     if cfg.strategy not in ("evolution", "random"):
         raise ConfigError(f'[search] strategy must be "evolution" or "random", not {cfg.strategy!r}')
+    from tasks import devices
+    try:
+        devices.check_name(cfg.device)
+    except ValueError as exc:
+        raise ConfigError(f"[executor] {exc}") from None
     if cfg.batched not in (True, False, "always"):
         raise ConfigError(f'[executor]: batched must be true, false or "always", not {cfg.batched!r}')
     m = cfg.mutation
@@ -264,7 +276,8 @@ RULES = {
     "lr": (NUMBER, None, None), "eval_time_limit": (NUMBER, 0, None), "task_modules": (TEXTS, None, None),
     "data_dir": (TEXT, None, None),
     "workers": (INT, 0, None), "batch_size": (INT, 1, None), "address": (TEXT, None, None),
-    "in_process": (BOOL, None, None),
+    "in_process": (BOOL, None, None), "device": (TEXT, None, None), "gpus_per_worker": (NUMBER, 0, None),
+    "deterministic": (BOOL, None, None),
     "funnel": (BOOL, None, None), "funnel_margin": (NUMBER, None, None), "funnel_new_best": (BOOL, None, None),
 }
 MUTATION_RULES = {

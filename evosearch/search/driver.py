@@ -60,7 +60,7 @@ def make_executor(cfg: SearchConfig, suite: SuiteSpec):
     from .executors import RayExecutor, init_ray
     init_ray(cfg.address or None, cfg.workers or None, modules=cfg.task_modules)
     return RayExecutor(suite, workers=cfg.workers or None, batch_size=cfg.batch(),
-                       population=cfg.population_size)
+                       population=cfg.population_size, gpus_per_worker=cfg.gpus_per_worker)
 
 
 def run_search(cfg: SearchConfig, folder: str | Path, resume: bool = False, progress=None,
@@ -97,7 +97,8 @@ def _settle_config(store: RunStore, cfg: SearchConfig, resume: bool, folder: Pat
         if saved is None:
             raise ConfigError(f"{folder} holds no run to resume")
         cfg = replace(SearchConfig.from_dict(saved), max_evals=cfg.max_evals, time_limit=cfg.time_limit,
-                      workers=cfg.workers, address=cfg.address, in_process=cfg.in_process)
+                      workers=cfg.workers, address=cfg.address, in_process=cfg.in_process,
+                      gpus_per_worker=cfg.gpus_per_worker)
     elif store.counts()["evaluations"] or store.last_snapshot():
         raise ConfigError(f"{folder} already holds a run: pass --resume to continue it, "
                           f"or choose another --out")
@@ -141,16 +142,51 @@ def _suite(store: RunStore, cfg: SearchConfig, echo) -> SuiteSpec:
     """The config's suite with its tuned-AdamW baselines, and the funnel size's when the funnel is
     on: computed once per run (the task cache makes that fast) and kept in the store, so that a
     resumed run scores against the same numbers."""
-    suite = cfg.suite()
+    kind = _device_kind(cfg)
+    suite = replace(cfg.suite(), device_kind=kind)
     baselines, large = store.baselines()
+    saved = store.get_meta("device_kind") or "cpu"      # runs before devices trained on the CPU
+    if baselines is not None and saved != kind:
+        raise ConfigError(f"this run's baselines were tuned on {saved} and this session would train on {kind} "
+                          f"([executor] device = {cfg.device!r}, gpus_per_worker = {cfg.gpus_per_worker:g}"
+                          f"{', in-process' if cfg.in_process else ''}): a search never mixes device kinds, "
+                          f"whose losses differ")
+    store.set_meta("device_kind", kind)
     if baselines is None:
-        baselines = compute_baselines(suite, echo=echo)
+        baselines = _baselines(cfg, suite, echo)
         store.set_baselines(baselines, large)
     if cfg.funnel and large is None:
         echo("funnel selection: tuning AdamW on the large task sizes")
-        large = compute_baselines(replace(suite, size=funnels.SIZE), echo=echo)
+        large = _baselines(cfg, replace(suite, size=funnels.SIZE), echo)
         store.set_baselines(baselines, large)
     return replace(suite, baselines=baselines, large_baselines=large or {})
+
+
+def _device_kind(cfg: SearchConfig) -> str:
+    """The device kind the run's candidates train on (``devices.expected_kind``); ConfigError where
+    the config cannot train there."""
+    from tasks import devices
+    if cfg.device.startswith("cuda") and not cfg.in_process and not cfg.gpus_per_worker:
+        raise ConfigError(f'[executor] device = "{cfg.device}" needs gpus_per_worker > 0 (Ray gives an actor '
+                          f"a GPU only when it asks for one; 0.5 puts two workers on each GPU)")
+    try:
+        return devices.expected_kind(cfg.device, cfg.gpus_per_worker, cfg.in_process)
+    except devices.DeviceError as exc:
+        raise ConfigError(f"[executor] {exc}") from None
+
+
+def _baselines(cfg: SearchConfig, suite: SuiteSpec, echo) -> dict:
+    """Tuned AdamW on the suite, on the device kind its candidates train on: in the driver, unless
+    the workers train on GPUs the driver need not have (then in a Ray task given a worker's GPUs)."""
+    from tasks import devices
+    if suite.device_kind == "cpu":
+        return compute_baselines(suite, echo=echo, device="cpu")
+    if cfg.in_process:
+        return compute_baselines(suite, echo=echo, device=devices.resolve(cfg.device))
+    from .executors import init_ray, remote_baselines
+    init_ray(cfg.address or None, cfg.workers or None, modules=cfg.task_modules)
+    echo(f"tuning AdamW on a worker's GPU ({cfg.gpus_per_worker:g} GPU)")
+    return remote_baselines(suite, cfg.gpus_per_worker)
 
 
 def _population_readings(store: RunStore, ids) -> dict[int, tuple]:

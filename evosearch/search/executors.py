@@ -65,7 +65,7 @@ def _worker_class():
         def __init__(self, spec: SuiteSpec):
             import torch
             torch.set_num_threads(1)
-            self.evaluator = SuiteEvaluator(spec)
+            self.evaluator = SuiteEvaluator(spec, gpus=len(ray.get_gpu_ids()))
             self.node = ray.get_runtime_context().get_node_id()
 
         def evaluate(self, batch: list[tuple]) -> list[Evaluation]:
@@ -76,6 +76,31 @@ def _worker_class():
             return self.node
 
     return EvaluatorWorker
+
+
+def remote_baselines(spec: SuiteSpec, gpus: float) -> dict:
+    """``compute_baselines`` in a Ray task that asks for ``gpus`` GPUs, as a worker does: the
+    baselines of a search whose workers train on GPUs, which the driver's machine may lack."""
+    import ray
+
+    from .suite import compute_baselines
+
+    @ray.remote(num_cpus=1, max_retries=0)
+    def tune(spec: SuiteSpec) -> dict:
+        import torch
+
+        from tasks import devices
+        torch.set_num_threads(1)
+        device = devices.resolve(spec.device, len(ray.get_gpu_ids()))
+        if devices.kind(device) != spec.device_kind:
+            raise devices.DeviceError(f"device {spec.device!r} is {device} in this task, not {spec.device_kind}")
+        return compute_baselines(spec, echo=lambda _: None, device=device)
+
+    try:
+        return ray.get(tune.options(num_gpus=gpus).remote(spec))
+    except ray.exceptions.RayTaskError as exc:
+        raise WorkerStartError(f"tuning the baselines on a worker failed: {str(exc).strip().splitlines()[-1]}") \
+            from None
 
 
 class WorkerStartError(ConfigError):
@@ -166,6 +191,20 @@ class BatchSizer:
         return max(1, min(self.most, round(self.TARGET / self.mean)))
 
 
+def default_workers(resources: dict, gpus_per_worker: float = 0.0) -> int:
+    """One actor per CPU of the cluster, and no more than its GPUs hold at ``gpus_per_worker``
+    each (an actor Ray cannot place would hold its candidates forever); ConfigError when not one fits."""
+    workers = max(1, int(resources.get("CPU", 1)))
+    if gpus_per_worker:
+        gpus = resources.get("GPU", 0)
+        fit = int(gpus / gpus_per_worker + 1e-9)
+        if fit < 1:
+            raise ConfigError(f"[executor] gpus_per_worker = {gpus_per_worker:g}, but the cluster has "
+                              f"{gpus:g} GPUs: no worker fits")
+        workers = min(workers, fit)
+    return workers
+
+
 class RayExecutor:
     """Ray actors, one per CPU (or ``workers``), each holding a ``SuiteEvaluator``; ``depth``
     batches of ``batch_size`` candidates in flight per actor (None: sized by ``BatchSizer``, with
@@ -174,14 +213,14 @@ class RayExecutor:
     and the others are busy) the live actors train everything."""
 
     def __init__(self, spec: SuiteSpec, workers: int | None = None, batch_size: int | None = None,
-                 depth: int = 2, population: int = 100):
+                 depth: int = 2, population: int = 100, gpus_per_worker: float = 0.0):
         import ray
         self.ray = ray
         if workers is None:
-            workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            workers = default_workers(ray.cluster_resources(), gpus_per_worker)
         self.spec = spec
         self.depth = depth
-        self.cls = _worker_class()
+        self.cls = _worker_class().options(num_gpus=gpus_per_worker) if gpus_per_worker else _worker_class()
         self.actors = [self.cls.remote(spec) for _ in range(workers)]
         self.workers = workers
         self.sizer = BatchSizer(batch_size, most=population // (workers * depth))

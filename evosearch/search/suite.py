@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 # line import this module to name a suite, and start faster without it.
 
 
+DEVICE = "device"     # the metrics key of where a candidate trained: {"name": devices.describe, "kind"}
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """What an executor returns for one candidate: its suite fitness, per-task fitness and metrics,
@@ -59,17 +62,33 @@ class SuiteSpec:
     data_dir: str = ""                     # where tasks that read files find them ("": $EVOSEARCH_DATA)
     modules: tuple[str, ...] = ()          # the researcher's task modules the tasks come from, loaded
                                            # first (tasks.external: by path, or shipped to a cluster)
+    device: str = "cpu"                    # where tasks train ("auto", "cpu", "cuda": tasks.devices)
+    device_kind: str = ""                  # the kind the baselines were tuned on, which every worker
+                                           # must train on ("": not checked)
+    deterministic: bool = False            # torch's deterministic algorithms on a GPU (devices.make_deterministic)
 
 
 class SuiteEvaluator:
-    """Loads the tasks once (data, baselines) and scores programs on them."""
+    """Loads the tasks once (data, baselines) on the spec's device and scores programs on them.
+    ``gpus``: how many GPUs Ray gave this worker (None: not a Ray worker)."""
 
-    def __init__(self, spec: SuiteSpec):
+    def __init__(self, spec: SuiteSpec, gpus: int | None = None):
         import tasks
+        from tasks import devices
         from tasks.base import Baseline
-        self.spec = spec
+        self.spec, self.gpus = spec, gpus
+        self.device = devices.resolve(spec.device, gpus)
+        if spec.device_kind and devices.kind(self.device) != spec.device_kind:
+            raise devices.DeviceError(
+                f"this search trains on {spec.device_kind} (its baselines were tuned there), but device "
+                f"{spec.device!r} is {self.device} in this worker: a search never mixes device kinds, whose "
+                f"losses differ ([executor] device and gpus_per_worker)")
+        if spec.deterministic and self.device.type != "cpu":   # the CPU is deterministic as it is
+            devices.make_deterministic()
+        self.where = {"name": devices.describe(self.device), "kind": devices.kind(self.device)}
         tasks.load_modules(spec.modules)
-        self.tasks = {name: tasks.get(name, spec.size, spec.data_dir or None) for name in spec.tasks}
+        self.tasks = {name: tasks.get(name, spec.size, spec.data_dir or None, device=self.device)
+                      for name in spec.tasks}
         for name, task in self.tasks.items():
             for seed, (initial, best, best_lr) in spec.baselines.get(name, {}).items():
                 task.known_baselines[int(seed)] = Baseline(initial, best, best_lr, {})
@@ -83,7 +102,7 @@ class SuiteEvaluator:
             return self
         if size not in self._sizes:
             self._sizes[size] = SuiteEvaluator(replace(self.spec, size=size, baselines=self.spec.large_baselines,
-                                                       large_baselines={}))
+                                                       large_baselines={}), self.gpus)
         return self._sizes[size]
 
     def evaluate_many(self, items: list[tuple]) -> list[Evaluation]:
@@ -119,7 +138,8 @@ class SuiteEvaluator:
             self._score(programs, per_task, metrics, failures, pays)
         seconds = (time.perf_counter() - start) / len(programs)
         said = tuple(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
-        return [Evaluation(cid, sum(pt.values()) / len(pt), pt, m, "; ".join(f) or None, self.worker, seconds,
+        return [Evaluation(cid, sum(pt.values()) / len(pt), pt, {**m, DEVICE: self.where},
+                           "; ".join(f) or None, self.worker, seconds,
                            warnings=said if k == 0 else ())          # a call's warnings, told once
                 for k, (cid, pt, m, f) in enumerate(zip(ids, per_task, metrics, failures))]
 
@@ -192,6 +212,7 @@ class SuiteEvaluator:
         metrics = {f"{n}/{s}": {a: v for a, v in r.metrics.items() if a != "loss_curve"}
                    for (n, s), r in results.items() if not r.failure}
         metrics[early_stop.KEY] = early_stop.record(rule.checkpoints, partials, stop)
+        metrics[DEVICE] = self.where
         failure = "; ".join(f"{n} (seed {s}): {r.failure}" for (n, s), r in results.items() if r.failure) or None
         said = tuple(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
         return Evaluation(candidate_id, _mean(per_task.values()), per_task, metrics, failure,
@@ -221,13 +242,17 @@ def _mean(values) -> float:
     return sum(values) / len(values)
 
 
-def compute_baselines(spec: SuiteSpec, echo=print) -> dict:
-    """Tuned AdamW baselines for every task and seed of the suite (cached on disk)."""
+def compute_baselines(spec: SuiteSpec, echo=print, device="cpu") -> dict:
+    """Tuned AdamW baselines for every task and seed of the suite, trained on ``device`` (cached on
+    disk per device kind)."""
     import tasks
+    from tasks import devices
     tasks.load_modules(spec.modules)
+    if spec.deterministic and str(device) != "cpu":
+        devices.make_deterministic()
     out = {}
     for name in spec.tasks:
-        task = tasks.get(name, spec.size, spec.data_dir or None)
+        task = tasks.get(name, spec.size, spec.data_dir or None, device=device)
         out[name] = {}
         for seed in spec.seeds:
             t0 = time.perf_counter()

@@ -49,7 +49,7 @@ import tasks
 from evosearch.lang.program import Program
 from evosearch.optim.factory import to_optimizer
 from evosearch.search.executors import init_ray
-from tasks import FAILURE_FITNESS, TrainingRun
+from tasks import FAILURE_FITNESS, TrainingRun, devices
 from tasks.base import Baseline
 
 from .space import SearchSpace, Setting, _fmt, rounded, search_space, tuned_program
@@ -79,13 +79,29 @@ class TrialJob:
     space: SearchSpace
     steps_per_iteration: int
     modules: tuple[str, ...] = ()  # the researcher's task modules (absolute paths; tasks.external)
+    device: str = "cpu"           # where trials train (tasks.devices), with ``gpus`` GPUs each from Ray
+    gpus: float = 0.0
+
+    def resources(self) -> dict:
+        """What each trial asks Ray for."""
+        return {"cpu": 1, "gpu": self.gpus} if self.gpus else {"cpu": 1}
 
 
-def _task(job: TrialJob):
+def _task(job: TrialJob, with_baseline: bool = True):
+    import ray
     tasks.load_modules(job.modules)
-    task = tasks.get(job.task, job.size)
-    task.known_baselines[job.seed] = Baseline(*job.baseline, {})
+    gpus = len(ray.get_gpu_ids()) if ray.is_initialized() else None
+    task = tasks.get(job.task, job.size, device=devices.resolve(job.device, gpus))
+    if with_baseline:
+        task.known_baselines[job.seed] = Baseline(*job.baseline, {})
     return task
+
+
+def _baseline(job: TrialJob) -> tuple:
+    """Tuned AdamW on the job's task and seed, where its trials train: (initial loss, best loss, lr)."""
+    torch.set_num_threads(1)
+    b = _task(job, with_baseline=False).baseline(job.seed)
+    return b.initial_loss, b.best_loss, b.best_lr
 
 
 def _fitness(task, val_loss: float, seed: int) -> float:
@@ -187,14 +203,16 @@ def tune(prog: Program, task_name: str, samples: int = 8, time_limit: float | No
          tunables=None, iterations: int = 10, perturbation_interval: int = 2,
          perturbation_factors: tuple[float, float] = (1.2, 0.8), resample_probability: float = 0.25,
          workers: int | None = None, storage_path: str | Path | None = None, out: str | Path | None = None,
-         modules=(), echo=print) -> TuneResult:
+         modules=(), device: str = "auto", gpus_per_trial: float = 0.0, echo=print) -> TuneResult:
     """Tune ``prog``'s learning rate and constants with PBT on ``task_name`` (see the module
     docstring). ``iterations`` chunks of training, PBT every ``perturbation_interval`` of them
     (``perturbation_factors`` and ``resample_probability`` are PBT's explore step); ``time_limit``
     stops the trials after that many seconds; ``workers`` CPUs for an embedded local Ray;
     ``storage_path`` keeps Ray Tune's results (default: a temporary folder); ``out`` writes the
     tuned program; ``modules`` are task modules of the researcher's that define ``task_name``
-    (files or package folders, as ``[tasks] modules``; shipped to a cluster as a search ships them)."""
+    (files or package folders, as ``[tasks] modules``; shipped to a cluster as a search ships them);
+    ``device`` and ``gpus_per_trial`` are a search's ``[executor] device`` and ``gpus_per_worker``
+    for each trial (Ray Tune's per-trial resources); the baseline is tuned on that device kind."""
     import ray
 
     if samples < 2:
@@ -206,11 +224,19 @@ def tune(prog: Program, task_name: str, samples: int = 8, time_limit: float | No
     space = search_space(prog, lr, tunables)
     if not space.params:
         raise ValueError("the program has nothing to tune (no lr input read, no weight decay, no betas)")
-    base = task.baseline(seed)
+    kind = devices.expected_kind(device, gpus_per_trial, in_process=False)
+    if kind == "cuda" and not gpus_per_trial:
+        raise ValueError(f"device {device!r} needs gpus_per_trial > 0 (Ray gives a trial a GPU only when it asks)")
     chunk = math.ceil(task.steps / max(1, iterations))
-    job = TrialJob(str(prog), task_name, size, seed, (base.initial_loss, base.best_loss, base.best_lr),
-                   space, chunk, modules)
+    job = TrialJob(str(prog), task_name, size, seed, (), space, chunk, modules, device, gpus_per_trial)
     init_ray(address, workers, modules=modules)
+    if kind == "cpu":
+        base = task.baseline(seed)
+        job = replace(job, baseline=(base.initial_loss, base.best_loss, base.best_lr))
+    else:       # on a trial's GPU, which this process need not have
+        job = replace(job, baseline=ray.get(ray.remote(_baseline).options(
+            num_cpus=1, num_gpus=gpus_per_trial).remote(job)))
+    base = Baseline(*job.baseline, {})
     echo(f"tuning on {task_name} ({size}, seed {seed}): {samples} trials, {math.ceil(task.steps / chunk)} "
          f"iterations of {chunk} steps, PBT every {perturbation_interval}, "
          f"{int(ray.cluster_resources().get('CPU', 1))} CPUs")
@@ -225,7 +251,7 @@ def tune(prog: Program, task_name: str, samples: int = 8, time_limit: float | No
         if rounded(setting, space) not in candidates:
             candidates.append(rounded(setting, space))
     settings = [space.default] + candidates[:RETRAINED]
-    retrain = ray.remote(num_cpus=1)(_retrain)
+    retrain = ray.remote(num_cpus=1, num_gpus=gpus_per_trial)(_retrain)
     outcomes = [Outcome(s, *r) for s, r in zip(settings, ray.get([retrain.remote(job, s) for s in settings]))]
     best = max(outcomes, key=lambda o: o.fitness)
     result = TuneResult(
@@ -255,7 +281,7 @@ def _population_based_training(job: TrialJob, samples: int, time_limit: float | 
         time_attr="training_iteration", metric="fitness", mode="max", synch=True,
         hyperparam_mutations={p.key: ray_tune.loguniform(p.low, p.high) for p in space.params},
         custom_explore_fn=space.clip, **pbt)
-    trainable = ray_tune.with_resources(ray_tune.with_parameters(_trial, job=job), {"cpu": 1})
+    trainable = ray_tune.with_resources(ray_tune.with_parameters(_trial, job=job), job.resources())
     progress = _progress(samples, math.ceil(steps / job.steps_per_iteration), echo)
     population = space.initial_population(samples, job.seed)
     with tempfile.TemporaryDirectory(prefix="evosearch-tune-") as scratch, _quiet_tune():
