@@ -384,3 +384,17 @@ def test_score_gives_each_task_loss_beside_the_fitness_the_search_would_give():
     assert quadratic["loss_ratio"] == pytest.approx(alone.metrics["val_loss"] / task.baseline(0).best_loss)
     out = run(EXPERIMENTS / "score.py", "adamw", "--tasks", "quadratic")
     assert out.startswith(f"adamw: fitness {alone.fitness:.4f}; quadratic: val loss ") and "x tuned AdamW's" in out
+
+
+def test_gpu_check_dry_run_on_the_cpu(tmp_path):
+    """``gpu_check.py`` runs every step with ``--device cpu`` (the same code paths as on CUDA, where
+    it is meant to run) and writes its figures."""
+    out = tmp_path / "gpu_check.json"
+    printed = run(EXPERIMENTS / "gpu_check.py", "--device", "cpu", "--quick", "--vit", "digits_mlp", "--out", out)
+    report = json.loads(out.read_text())
+    row = report["throughput"]["digits_mlp"]
+    assert row["one_at_a_time"]["device"] == "cpu" and row["one_at_a_time"]["evaluations_per_s"] > 0
+    assert row["one_at_a_time"]["adamw_fitness"] == row["host_cpu"]["adamw_fitness"]     # the same device
+    assert set(row["batched"]) == {"2", "3"} and all(b["exact"] == "exact" for b in row["batched"].values())
+    assert report["search"]["evaluations"] == 6 and report["search"]["devices"] == ["cpu"]
+    assert "exported Lion (fused)" in report["export"] and "lion-pytorch" in printed
