@@ -120,6 +120,21 @@ def test_the_new_operators_make_valid_children_and_respect_max_statements(name):
         assert valid > 200 and len(prog.statements) == longest
 
 
+def test_changing_the_function_of_interp_at_max_statements_stays_within_it():
+    """interp is the only primitive of three arguments: a function change picks another statement's
+    argument instead of inserting one past ``max_statements`` (a search once grew programs to 36)."""
+    parent = Program.parse("def train(w, g, lr):\n    m = interp(g, w, 0.9)\n    u = interp(m, g, 0.5)\n"
+                           "    u = u * lr\n    return u\n")
+    only = MutationConfig(insert=0.0, delete=0.0, modify_argument=0.0, change_function=1.0, max_statements=3)
+    below = MutationConfig(**{**only.__dict__, "max_statements": 4})
+    rng = random.Random(0)
+    children = [mutate(parent, rng, only)[0] for _ in range(200)]
+    assert max(len(c.statements) for c in children) == 3
+    assert any(c != parent for c in children)
+    rng = random.Random(0)
+    assert max(len(mutate(parent, rng, below)[0].statements) for _ in range(200)) == 4   # below it: insert
+
+
 def test_effective_mutations_touch_only_live_statements():
     parent = Program.parse("""def train(w, g, m, lr):
     dead = exp(g)

@@ -223,8 +223,10 @@ def _change_function(prog: Program, rng: random.Random, config: MutationConfig) 
     index = _pick(prog, rng, config)
     stmt = prog.statements[index]
     same_arity = [n for n in config.allowed() if primitives.get(n).arity == len(stmt.args) and n != stmt.op]
-    if not same_arity:
-        return _insert(prog, rng, config)
+    if not same_arity:     # (interp is the only primitive of three arguments)
+        if len(prog.statements) < config.max_statements:
+            return _insert(prog, rng, config)
+        return _modify_argument(prog, rng, config)     # an insertion would pass max_statements
     new_op = rng.choice(same_arity)
     new_stmt = Statement(stmt.target, new_op, stmt.args)
     statements = prog.statements[:index] + (new_stmt,) + prog.statements[index + 1:]
