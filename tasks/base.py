@@ -75,6 +75,7 @@ class Task(abc.ABC):
         self.batch_size = int(self.config["batch_size"])
         self._data = None
         self.device = torch.device("cpu")     # where it trains (``to``)
+        self._model_code: str | None = None
         # Baselines handed over by a search driver (so cluster workers never retune them).
         self.known_baselines: dict[int, Baseline] = {}
         scale = self.steps / self.sizes["proxy"]["steps"]
@@ -135,6 +136,9 @@ class Task(abc.ABC):
         source = "".join(_code(c) for c in type(self).__mro__ if issubclass(c, Task) and c is not Task)
         parts = [type(self).__module__, self.name, self.size, self.config, BASELINE_VERSION,
                  BASELINE_LRS, BASELINE_WEIGHT_DECAY, torch.__version__, source]
+        model = self.model_code()
+        if model:        # the model's own classes, wherever they are defined (a shared ViT module)
+            parts.append(["model", model])
         identity = self.data_identity()
         if identity is not None:     # only tasks that read files: the others keep their keys
             parts.append(identity)
@@ -142,6 +146,17 @@ class Task(abc.ABC):
             parts.append(["device", devices.kind(self.device), "float32"])
         text = json.dumps(parts, sort_keys=True)
         return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+    def model_code(self) -> str:
+        """The code of the classes the task's model is built of, torch's own left out (they are
+        covered by its version): part of ``key``, so that editing a model class imported from
+        another module retunes the baseline too. Made once per task, from a model built on the
+        side (the caller's random state is left alone)."""
+        if self._model_code is None:
+            with torch.random.fork_rng(devices=[]):
+                classes = dict.fromkeys(type(m) for m in self.make_model().modules())
+            self._model_code = "".join(_code(c) for c in classes if not c.__module__.startswith("torch."))
+        return self._model_code
 
     def data_identity(self):
         """What identifies the files a task reads from disk (part of ``key``, so other data never
@@ -266,8 +281,12 @@ class Task(abc.ABC):
 
 
 def _code(cls: type) -> str:
-    """The code of a class: its syntax tree without docstrings (comments are not in it)."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    """The code of a class: its syntax tree without docstrings (comments are not in it); its
+    qualified name where its source cannot be read (a class made at run time)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):
+        return f"{cls.__module__}.{cls.__qualname__}"
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if (isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body

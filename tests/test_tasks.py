@@ -331,3 +331,27 @@ def test_the_baseline_key_follows_the_code_not_its_docstrings():
     from tasks.base import _code
     assert _code(_Coded).replace("_Coded", "X") == _code(_Documented).replace("_Documented", "X")
     assert _code(_Coded).replace("_Coded", "X") != _code(_Recoded).replace("_Recoded", "X")
+
+
+def test_editing_a_model_class_in_another_module_changes_the_baseline_key(tmp_path, monkeypatch):
+    """``Task.key`` hashes the classes the model is built of, wherever they are defined (the ViT
+    that digits_vit imports from tasks/vit.py), so that editing one retunes the baseline."""
+    import importlib
+    import sys as system
+
+    task_source = (
+        "import torch\nfrom tasks.base import Task\nfrom edited_model import Net\n\n"
+        "class Tiny(Task):\n    name = 'tiny_edit'\n    sizes = {'proxy': dict(steps=2, batch_size=4)}\n"
+        "    def make_data(self):\n        x = torch.zeros(8, 3)\n        y = torch.zeros(8, dtype=torch.long)\n"
+        "        return x, y, x, y\n    def make_model(self):\n        return Net()\n")
+    model_source = ("import torch\n\nclass Net(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                    "        self.lin = torch.nn.Linear(3, 2)\n    def forward(self, x):\n        return {}\n")
+    (tmp_path / "edited_task.py").write_text(task_source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    keys = []
+    for body in ("self.lin(x)", "torch.relu(self.lin(x))", "self.lin(x)"):
+        (tmp_path / "edited_model.py").write_text(model_source.replace("{}", body))
+        for name in ("edited_model", "edited_task"):
+            system.modules.pop(name, None)
+        keys.append(importlib.import_module("edited_task").Tiny().key())
+    assert keys[0] != keys[1] and keys[0] == keys[2]
