@@ -39,25 +39,103 @@ def train(opt, model, steps=25, schedule=None):
     return torch.cat([p.detach().flatten() for p in model.parameters()])
 
 
+@pytest.mark.parametrize("foreach", [None, True], ids=["default", "foreach"])
 @pytest.mark.parametrize("name", sorted(LIBRARY_CASES))
-def test_exported_matches_library(name, tmp_path):
-    # The default (foreach) path, every step; the per-tensor path is checked bit for bit against
-    # to_optimizer below, which test_reference checks against the libraries on both paths.
+def test_exported_matches_library(name, foreach, tmp_path):
+    # The default path (one tensor at a time, on CPU) and the foreach path, every step.
     lr, make_ref = LIBRARY_CASES[name]
     cls, _ = load_exported(reference.load(name), tmp_path, "Exported")
-    compare(f"export/{name}", lambda ps: cls(ps, lr=lr), make_ref)
+    compare(f"export/{name}", lambda ps: cls(ps, lr=lr, foreach=foreach), make_ref)
 
 
 @pytest.mark.parametrize("name", reference.names())
 def test_exported_equals_to_optimizer_bit_for_bit(name, tmp_path):
+    # to_optimizer's default is its foreach path; the exported default on CPU is the one-tensor
+    # loop: the two paths agree bit for bit, so a user may take either.
     prog = reference.load(name)
     exported, _ = load_exported(prog, tmp_path, "Exported")
     inmemory = to_optimizer(prog)
-    for foreach in (True, False):
+    for foreach in (None, True, False):
         m1, m2 = make_model(), make_model()
         a = train(exported(m1.parameters(), lr=0.01, foreach=foreach), m1)
         b = train(inmemory(m2.parameters(), lr=0.01, foreach=foreach), m2)
         assert torch.equal(a, b), f"{name} (foreach={foreach})"
+
+
+def _count_paths(cls):
+    """Wrap the two update functions of ``cls``'s module so that each call is counted by path."""
+    module = cls.__init__.__globals__
+    calls = {"per tensor": 0, "foreach": 0}
+    for name, path in (("_update", "per tensor"), ("_update_foreach", "foreach")):
+        if name not in module:          # no _update where a global reduction needs all tensors
+            continue
+
+        def counted(*args, _function=module[name], _path=path):
+            calls[_path] += 1
+            return _function(*args)
+        module[name] = counted
+    return calls
+
+
+@pytest.mark.parametrize("device, foreach, path", [
+    ("cpu", None, "per tensor"), ("cpu", True, "foreach"), ("cpu", False, "per tensor"),
+    # the meta device stands for CUDA here: any device but the CPU gets the foreach kernels
+    ("meta", None, "foreach"), ("meta", False, "per tensor"),
+])
+def test_default_path_follows_the_device(device, foreach, path, tmp_path):
+    cls, _ = load_exported(reference.load("lion"), tmp_path, "Lion")
+    calls = _count_paths(cls)
+    params = [nn.Parameter(torch.zeros(s, device=device)) for s in ((4, 3), (3,))]
+    for p in params:
+        p.grad = torch.ones_like(p)
+    opt = cls(params, lr=1e-3, foreach=foreach)
+    opt.step()
+    opt.step()
+    assert calls == {"per tensor": 4 if path == "per tensor" else 0, "foreach": 2 if path == "foreach" else 0}
+
+
+@pytest.mark.parametrize("name", ["lion", "adamw_torch"])
+def test_state_dict_does_not_depend_on_the_path(name, tmp_path):
+    # The same state, whichever path ran: a run saved on one device resumes on another.
+    cls, _ = load_exported(reference.load(name), tmp_path, "Exported")
+    saved = {}
+    for foreach in (None, True, False):
+        model = make_model()
+        opt = cls(model.parameters(), lr=0.01, foreach=foreach)
+        train(opt, model, steps=10)
+        saved[foreach] = opt.state_dict()
+
+    def hyperparameters(state_dict):
+        return [{k: v for k, v in group.items() if k != "foreach"} for group in state_dict["param_groups"]]
+    for foreach in (True, False):
+        a, b = saved[None], saved[foreach]
+        assert hyperparameters(a) == hyperparameters(b)
+        assert a["state"].keys() == b["state"].keys()
+        for i, state in a["state"].items():
+            assert state.keys() == b["state"][i].keys()
+            for key, value in state.items():
+                other = b["state"][i][key]
+                assert torch.equal(value, other) if isinstance(value, torch.Tensor) else value == other, (
+                    f"{name}: state {i}[{key!r}] after the default path differs from foreach={foreach}")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", reference.names())
+def test_cuda_default_is_foreach_and_equals_per_tensor(name, tmp_path):
+    cls, _ = load_exported(reference.load(name), tmp_path, "Exported")
+    calls = _count_paths(cls)
+    trained = {}
+    for foreach in (None, False):
+        model = make_model().cuda()
+        opt = cls(model.parameters(), lr=0.01, foreach=foreach)
+        x, y = DATA
+        for step in range(25):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x[step].cuda()), y[step].cuda()).backward()
+            opt.step()
+        trained[foreach] = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert calls["foreach"] == 25
+    assert torch.equal(trained[None], trained[False]), f"{name}: CUDA foreach and per-tensor paths differ"
 
 
 def test_reductions_export(tmp_path):
@@ -143,6 +221,7 @@ def test_module_imports_only_torch_and_documents_the_rule(tmp_path):
         assert line.strip() in doc
     assert "update = lr*(0.01*w + sign(0.1*g + 0.9*m))" in doc
     assert "betas" in doc and "weight_decay" in doc
+    assert "``foreach=None`` (the default)" in doc and "one tensor at a time on CPU" in doc
 
 
 def test_params_without_grad_are_skipped(tmp_path):
