@@ -58,6 +58,8 @@ def read_run(folder: Path) -> tuple[SearchConfig, dict, list[dict]]:
     store = RunStore(folder, readonly=True)
     try:
         cfg = SearchConfig.from_dict(store.get_meta("config"))
+        # trained again where the run trained, against its baselines (not "auto" on this machine)
+        cfg = replace(cfg, device=store.get_meta("device_kind") or "cpu")
         baselines = store.baselines()[0]
     finally:
         store.close()

@@ -33,7 +33,7 @@ from evosearch.search.suite import SuiteEvaluator
 
 def study(tasks: tuple[str, ...], evals: int, seed: int) -> dict:
     cfg = SearchConfig(warm_start="adamw", max_evals=evals, population_size=100, tournament_size=25,
-                       tasks=tasks, seed=seed, in_process=True)
+                       tasks=tasks, seed=seed, in_process=True, device="cpu")
     with tempfile.TemporaryDirectory() as d:
         t0 = time.time()
         run_search(cfg, d)

@@ -49,5 +49,6 @@ def as_tensor_like(x, ref):
     """A Python float as a tensor on ref's device and dtype (for ops that need two tensors)."""
     if isinstance(x, torch.Tensor):
         return x
-    return torch.as_tensor(x, dtype=ref.dtype if isinstance(ref, torch.Tensor) else torch.float64,
-                           device=ref.device if isinstance(ref, torch.Tensor) else None)
+    if isinstance(ref, torch.Tensor):    # a fill on the device: no copy from the host to wait for
+        return torch.full((), x, dtype=ref.dtype, device=ref.device)
+    return torch.as_tensor(x, dtype=torch.float64)

@@ -34,7 +34,7 @@ from evosearch.optim.factory import to_optimizer
 from . import devices
 from .batched import evaluate_batch
 from .results import FAILURE_FITNESS, EvalResult
-from .training import Minibatches, TrainingFailure, TrainingRun, torch_threads
+from .training import Minibatches, TrainingFailure, TrainingRun, fork_rng, torch_threads
 
 BASELINE_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
 BASELINE_WEIGHT_DECAY = 0.01
@@ -110,10 +110,12 @@ class Task(abc.ABC):
     def to(self, device) -> "Task":
         """Train on ``device`` from now on (a torch device or its name; the CPU by default): the
         data go there once made, each model after its initialisation on the CPU (so that a seed
-        gives the same initial weights on every device). Returns the task."""
+        gives the same initial weights on every device; on a GPU, products and convolutions in
+        float32, ``devices.prepare``). Returns the task."""
         device = torch.device(device)
         if device != self.device:
             self.device, self._data = device, None
+            devices.prepare(device)         # float32 on a GPU too (no TF32)
         return self
 
     @property
@@ -165,7 +167,7 @@ class Task(abc.ABC):
 
     def initial_loss(self, seed: int) -> float:
         """The validation loss of the untrained model of ``seed``."""
-        with torch_threads(1), torch.no_grad(), torch.random.fork_rng():
+        with torch_threads(1), torch.no_grad(), fork_rng(self.device):
             return self.metrics(self.model(seed), self.data[2], self.data[3])["val_loss"]
 
     def sampler(self, seed: int) -> Minibatches:
@@ -274,10 +276,11 @@ class Task(abc.ABC):
         return EvalResult(self.fitness(metrics["val_loss"], seed), metrics, None)
 
     def evaluate_batch(self, programs, seed: int = 0, lr: float | list[float] = 1.0,
-                       time_limit: float | None = None) -> list[EvalResult]:
+                       time_limit: float | None = None, exact: bool = True) -> list[EvalResult]:
         """``[self.evaluate(p, seed, lr) for p in programs]``, bit for bit, computed by training the
-        models all at once (``tasks.batched``); ``lr`` may be one learning rate per program."""
-        return evaluate_batch(self, programs, seed, lr, time_limit)
+        models all at once (``tasks.batched``); ``lr`` may be one learning rate per program.
+        ``exact=False`` batches also where that is only approximately the same (see ``tasks.batched``)."""
+        return evaluate_batch(self, programs, seed, lr, time_limit, exact)
 
 
 def _code(cls: type) -> str:

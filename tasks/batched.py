@@ -49,7 +49,7 @@ from evosearch.optim.factory import to_optimizer
 from .batched_forward import batched_loss as _batched_loss
 from .devices import sync_every
 from .results import FAILURE_FITNESS, EvalResult
-from .training import checks_weights, loss_failure, lr_factor, torch_threads, weight_failure
+from .training import checks_weights, fork_rng, loss_failure, lr_factor, torch_threads, weight_failure
 
 if TYPE_CHECKING:
     from .base import Task
@@ -162,11 +162,11 @@ class _Stack:
 
 
 @contextlib.contextmanager
-def _training():
+def _training(device: torch.device):
     """One thread, the caller's random state left alone, and quiet about what batching implies:
     the leaves view rows of a (K, N) buffer (autograd warns that their strides are unusual), and
     vmap falls back to a loop for some operations (it warns of the cost)."""
-    with torch_threads(1), torch.random.fork_rng(), warnings.catch_warnings():
+    with torch_threads(1), fork_rng(device), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout")
         warnings.filterwarnings("ignore", message="There is a performance drop because we have not")
         yield
@@ -174,7 +174,7 @@ def _training():
 
 def _train(task: Task, candidates: list[_Candidate], seed: int, limit: float, exact: bool) -> list:
     """Per candidate: the metrics of ``Task.train``, why it failed, or ``_ONE_AT_A_TIME``."""
-    with _training():
+    with _training(task.device):
         model = task.model(seed)
         with torch.no_grad():
             loss0 = task.metrics(model, task.data[2], task.data[3])["val_loss"]
@@ -201,6 +201,10 @@ def _train(task: Task, candidates: list[_Candidate], seed: int, limit: float, ex
                         f"time limit of {limit:.3g} s exceeded at step {step}")
             rows = [row for row, k in enumerate(active) if candidates[k].failure is None]
             if len(rows) < len(active):   # drop failed models: they would cost as much as the others
+                if unread:                # (the losses not read yet are those of these rows)
+                    _read_losses(candidates, active, unread, loss0, step)
+                    unread = []
+                    rows = [row for row, k in enumerate(active) if candidates[k].failure is None]
                 active = [active[row] for row in rows]
                 if not active:
                     break
@@ -305,7 +309,7 @@ def pays(task: Task, size: int, margin: float = 0.9) -> bool:
     key = (_setup(task), size)
     if key not in _PAYS:
         prog = reference.load("adamw")
-        with _training():
+        with _training(task.device):
             model = task.model(0)
             layout = _Layout(model)
             batched_loss = _batched_loss(task, model, layout)

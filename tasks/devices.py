@@ -87,6 +87,18 @@ def sync_every(device: torch.device) -> int:
     return 1 if device.type == "cpu" else GPU_READ_EVERY
 
 
+def prepare(device: torch.device, deterministic: bool = False) -> None:
+    """Set this process up to train on ``device``: on a GPU, float32 products and convolutions as
+    on the CPU (no TF32, which cuDNN's convolutions use by default), and with ``deterministic``
+    torch's deterministic algorithms (``make_deterministic``). Nothing on the CPU."""
+    if device.type != "cuda":
+        return
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    if deterministic:
+        make_deterministic()
+
+
 def make_deterministic() -> None:
     """torch's deterministic algorithms in this process (``torch.use_deterministic_algorithms``),
     with the cuBLAS workspace setting they need on CUDA (read when cuBLAS starts: call this before

@@ -92,6 +92,12 @@ def checks_weights(step: int, steps: int) -> bool:
     return step % WEIGHT_CHECK_EVERY == WEIGHT_CHECK_EVERY - 1 or step == steps - 1
 
 
+def fork_rng(device: torch.device):
+    """``torch.random.fork_rng`` of the CPU and, on a GPU, of that GPU only (not every GPU the
+    process can see: a worker training on the CPU need not start CUDA on a GPU node)."""
+    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+
+
 def _rng_state(device: torch.device):
     """The random state a run keeps for itself: the CPU generator's, and on a GPU also the GPU's
     (dropout draws there)."""
@@ -101,9 +107,10 @@ def _rng_state(device: torch.device):
 
 
 def _set_rng_state(state, device: torch.device) -> None:
+    # (random states are CPU byte tensors; a checkpoint loaded onto the GPU brings them back here)
     if device.type == "cuda":
-        torch.set_rng_state(state[0])
-        torch.cuda.set_rng_state(state[1], device)
+        torch.set_rng_state(state[0].cpu())
+        torch.cuda.set_rng_state(state[1].cpu(), device)
     else:
         torch.set_rng_state(state)
 
@@ -123,7 +130,9 @@ class Minibatches:
         """The next step's (x, y)."""
         if self.batch_size >= len(self.x):
             return self.x, self.y
-        idx = torch.randint(0, len(self.x), (self.batch_size,), generator=self.generator).to(self.x.device)
+        idx = torch.randint(0, len(self.x), (self.batch_size,), generator=self.generator)
+        if self.x.device.type == "cuda":     # pinned, so that the copy does not wait for the GPU
+            idx = idx.pin_memory().to(self.x.device, non_blocking=True)
         return self.x[idx], self.y[idx]
 
 
@@ -139,7 +148,7 @@ class TrainingRun:
         self.time_limit = task.time_limit if time_limit is None else time_limit
         x_val, y_val = task.data[2], task.data[3]
         self.device = task.device
-        with torch_threads(1), torch.random.fork_rng():
+        with torch_threads(1), fork_rng(self.device):
             self.model = task.model(seed)
             with torch.no_grad():
                 self.initial_loss = task.metrics(self.model, x_val, y_val)["val_loss"]
@@ -166,7 +175,7 @@ class TrainingRun:
         end = min(self.step + steps, self.task.steps)
         try:
             if self.failure is None and self.step < end:
-                with torch_threads(1), torch.random.fork_rng():
+                with torch_threads(1), fork_rng(self.device):
                     _set_rng_state(self.rng, self.device)
                     try:
                         self._train(end)
@@ -223,7 +232,7 @@ class TrainingRun:
 
     def val_metrics(self) -> dict:
         """The task's metrics on the validation set now (the random state is left as it is)."""
-        with torch.no_grad(), torch_threads(1), torch.random.fork_rng():
+        with torch.no_grad(), torch_threads(1), fork_rng(self.device):
             _set_rng_state(self.rng, self.device)
             return self.task.metrics(self.model, self.task.data[2], self.task.data[3])
 
@@ -282,4 +291,5 @@ class TrainingRun:
     def load(self, directory: str | Path) -> None:
         """Continue from the checkpoint in ``directory`` (see ``load_state_dict``)."""
         # weights_only: a checkpoint holds tensors and plain values, never code
-        self.load_state_dict(torch.load(Path(directory) / CHECKPOINT_FILE, weights_only=True))
+        self.load_state_dict(torch.load(Path(directory) / CHECKPOINT_FILE, weights_only=True,
+                                        map_location=self.device))

@@ -168,6 +168,26 @@ def test_batched_training_reading_every_10_steps_matches_one_at_a_time(reads_eve
         assert a.fitness == b.fitness and a.failure == b.failure
 
 
+def test_a_candidate_that_raises_between_reads_leaves_the_batch_and_the_others_go_on(reads_every_10, monkeypatch):
+    """A step that raises drops its row before the pending losses are read: they are read first,
+    with the rows they belong to."""
+    import tasks.batched as batched_module
+    step = batched_module._Candidate.step
+
+    def raising(self, w, g, layout, lr):
+        if self.lr == 0.5 and self.t == 4:
+            raise RuntimeError("boom at step 5")
+        return step(self, w, g, layout, lr)
+    monkeypatch.setattr(batched_module._Candidate, "step", raising)
+    task = tasks.get("digits_mlp")
+    programs = [reference.load("adamw"), reference.load("lion"), reference.load("adamw")]
+    together = task.evaluate_batch(programs, lr=[1.0, 1.0, 0.5])
+    assert together[2].failure == "exception during training: RuntimeError: boom at step 5"
+    alone = [task.evaluate(p) for p in programs[:2]]
+    assert [r.fitness for r in together[:2]] == [r.fitness for r in alone]
+    assert together[0].metrics["val_loss"] == alone[0].metrics["val_loss"]
+
+
 # ---- configs and searches -----------------------------------------------------------------------
 
 def test_config_takes_device_and_gpus_per_worker():
@@ -192,12 +212,16 @@ def test_a_run_saved_before_devices_resumes_on_the_cpu():
     assert config_module.SearchConfig.from_dict(saved).device == "cpu"
 
 
-def test_workers_default_to_what_the_gpus_hold():
+def test_workers_default_to_what_the_gpus_hold_and_more_are_refused():
     assert default_workers({"CPU": 16.0}) == 16
     assert default_workers({"CPU": 16.0, "GPU": 2.0}, 0.5) == 4
     assert default_workers({"CPU": 2.0, "GPU": 2.0}, 0.25) == 2
     with pytest.raises(ConfigError, match="no worker fits"):
         default_workers({"CPU": 16.0}, 1)
+    assert default_workers({"CPU": 16.0, "GPU": 1.0}, 0.25, workers=4) == 4
+    assert default_workers({"CPU": 16.0}, 0, workers=3) == 3
+    with pytest.raises(ConfigError, match="workers = 4 at gpus_per_worker = 1 need 4 GPUs; the cluster has 1"):
+        default_workers({"CPU": 16.0, "GPU": 1.0}, 1, workers=4)
 
 
 def test_cuda_on_ray_without_gpus_per_worker_is_refused_before_anything_trains(tmp_path):
@@ -240,9 +264,14 @@ def test_a_worker_of_another_device_kind_refuses_to_start():
 def ray_with_a_gpu():
     """A local Ray that declares one GPU (a resource Ray hands out; torch sees no GPU behind it on a
     machine without one): what the actors' GPU requests are checked against."""
+    import os
+
     import ray
     if ray.is_initialized():
         ray.shutdown()
+    # as init_ray does: else Ray replaces builtins.print in this process for good, and a later Ray
+    # Tune run (test_tune.py) cannot pickle its callbacks
+    os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")
     ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False)
     yield ray
     ray.shutdown()
@@ -274,6 +303,11 @@ def test_actors_ask_ray_for_their_gpus_and_no_more_start_than_the_gpus_hold(ray_
     assert min(seen) == 0.0                                # both actors held their half
     evaluated = [r for r in candidates(folder) if r["status"] == "evaluated"]
     assert all(json.loads(r["metrics"])[DEVICE] == {"name": "cpu", "kind": "cpu"} for r in evaluated)
+
+
+def test_gpus_the_cluster_lacks_are_an_error_before_the_baselines_wait_for_them(ray_with_a_gpu, tmp_path):
+    with pytest.raises(ConfigError, match="gpus_per_worker = 2, but the cluster has 1 GPUs"):
+        run_search(tiny_config(gpus_per_worker=2, max_evals=4), tmp_path / "run", progress=Hook())
 
 
 @no_cuda

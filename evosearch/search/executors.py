@@ -85,7 +85,10 @@ def remote_baselines(spec: SuiteSpec, gpus: float) -> dict:
 
     from .suite import compute_baselines
 
-    @ray.remote(num_cpus=1, max_retries=0)
+    default_workers(ray.cluster_resources(), gpus)     # no GPU to give it: an error, not a wait forever
+
+    # in the decorator: a GPU task's process then exits after it (max_calls=1), its CUDA memory freed
+    @ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)
     def tune(spec: SuiteSpec) -> dict:
         import torch
 
@@ -97,7 +100,7 @@ def remote_baselines(spec: SuiteSpec, gpus: float) -> dict:
         return compute_baselines(spec, echo=lambda _: None, device=device)
 
     try:
-        return ray.get(tune.options(num_gpus=gpus).remote(spec))
+        return ray.get(tune.remote(spec))
     except ray.exceptions.RayTaskError as exc:
         raise WorkerStartError(f"tuning the baselines on a worker failed: {str(exc).strip().splitlines()[-1]}") \
             from None
@@ -191,9 +194,16 @@ class BatchSizer:
         return max(1, min(self.most, round(self.TARGET / self.mean)))
 
 
-def default_workers(resources: dict, gpus_per_worker: float = 0.0) -> int:
-    """One actor per CPU of the cluster, and no more than its GPUs hold at ``gpus_per_worker``
-    each (an actor Ray cannot place would hold its candidates forever); ConfigError when not one fits."""
+def default_workers(resources: dict, gpus_per_worker: float = 0.0, workers: int | None = None) -> int:
+    """``workers``, or one actor per CPU of the cluster, and no more than its GPUs hold at
+    ``gpus_per_worker`` each (an actor Ray cannot place would hold its candidates forever):
+    ConfigError when not one fits, or when the ``workers`` asked for do not."""
+    if workers is not None:
+        gpus = resources.get("GPU", 0)
+        if gpus_per_worker and workers * gpus_per_worker > gpus + 1e-9:
+            raise ConfigError(f"[executor] workers = {workers} at gpus_per_worker = {gpus_per_worker:g} need "
+                              f"{workers * gpus_per_worker:g} GPUs; the cluster has {gpus:g}")
+        return workers
     workers = max(1, int(resources.get("CPU", 1)))
     if gpus_per_worker:
         gpus = resources.get("GPU", 0)
@@ -216,8 +226,7 @@ class RayExecutor:
                  depth: int = 2, population: int = 100, gpus_per_worker: float = 0.0):
         import ray
         self.ray = ray
-        if workers is None:
-            workers = default_workers(ray.cluster_resources(), gpus_per_worker)
+        workers = default_workers(ray.cluster_resources(), gpus_per_worker, workers)
         self.spec = spec
         self.depth = depth
         self.cls = _worker_class().options(num_gpus=gpus_per_worker) if gpus_per_worker else _worker_class()

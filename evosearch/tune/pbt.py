@@ -234,8 +234,10 @@ def tune(prog: Program, task_name: str, samples: int = 8, time_limit: float | No
         base = task.baseline(seed)
         job = replace(job, baseline=(base.initial_loss, base.best_loss, base.best_lr))
     else:       # on a trial's GPU, which this process need not have
-        job = replace(job, baseline=ray.get(ray.remote(_baseline).options(
-            num_cpus=1, num_gpus=gpus_per_trial).remote(job)))
+        if ray.cluster_resources().get("GPU", 0) < gpus_per_trial:
+            raise ValueError(f"gpus_per_trial = {gpus_per_trial:g}, but the cluster has "
+                             f"{ray.cluster_resources().get('GPU', 0):g} GPUs")
+        job = replace(job, baseline=ray.get(ray.remote(num_cpus=1, num_gpus=gpus_per_trial)(_baseline).remote(job)))
     base = Baseline(*job.baseline, {})
     echo(f"tuning on {task_name} ({size}, seed {seed}): {samples} trials, {math.ceil(task.steps / chunk)} "
          f"iterations of {chunk} steps, PBT every {perturbation_interval}, "
