@@ -57,7 +57,8 @@ class SearchConfig:
     # [executor]
     workers: int = 0                 # Ray actors (0: one per CPU of the machine or cluster)
     batch_size: int | str = "auto"   # candidates per actor call, or "auto": sized to the evaluations' cost
-    batched: bool | str = True       # train a call's candidates together where it saves time, or "always"
+    batched: bool | str = True       # train a call's candidates together where it saves time, "always",
+                                     # or "approximate" (also where not bit for bit)
     address: str = ""                # Ray cluster address ("" : $RAY_ADDRESS, else an embedded Ray)
     in_process: bool = False         # evaluate in the driver (debugging; deterministic)
     device: str = "auto"             # where candidates train: "auto" (a GPU when the worker has one),
@@ -230,8 +231,8 @@ def _validate(cfg: SearchConfig) -> None:
         devices.check_name(cfg.device)
     except ValueError as exc:
         raise ConfigError(f"[executor] {exc}") from None
-    if cfg.batched not in (True, False, "always"):
-        raise ConfigError(f'[executor]: batched must be true, false or "always", not {cfg.batched!r}')
+    if cfg.batched not in (True, False, "always", "approximate"):
+        raise ConfigError(f'[executor]: batched must be true, false, "always" or "approximate", not {cfg.batched!r}')
     m = cfg.mutation
     if not m.constants_only and sum(m.weights()) <= 0:
         raise ConfigError("[mutation]: at least one of insert, delete, modify_argument, change_function, wrap, "

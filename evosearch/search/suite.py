@@ -54,7 +54,8 @@ class SuiteSpec:
     lr: float = 1.0
     time_limit: float | None = None        # per task evaluation; None: each task's default
     batched: bool | str = False            # evaluate_many trains its candidates together where
-                                           # that saves time (tasks.batched.pays), or "always"
+                                           # that saves time (tasks.batched.pays), or "always", or
+                                           # "approximate": always, also where not bit for bit
     baselines: dict = field(default_factory=dict)
     large_baselines: dict = field(default_factory=dict)
     early_stop: EarlyStop = field(default_factory=EarlyStop)   # enabled: proxy evaluations are
@@ -83,8 +84,7 @@ class SuiteEvaluator:
                 f"this search trains on {spec.device_kind} (its baselines were tuned there), but device "
                 f"{spec.device!r} is {self.device} in this worker: a search never mixes device kinds, whose "
                 f"losses differ ([executor] device and gpus_per_worker)")
-        if spec.deterministic and self.device.type != "cpu":   # the CPU is deterministic as it is
-            devices.make_deterministic()
+        devices.prepare(self.device, spec.deterministic)
         self.where = {"name": devices.describe(self.device), "kind": devices.kind(self.device)}
         tasks.load_modules(spec.modules)
         self.tasks = {name: tasks.get(name, spec.size, spec.data_dir or None, device=self.device)
@@ -146,10 +146,12 @@ class SuiteEvaluator:
     def _score(self, programs, per_task, metrics, failures, pays) -> None:
         for name, task in self.tasks.items():
             scores = [[] for _ in programs]
-            together = len(programs) > 1 and (self.spec.batched == "always" or (
+            together = len(programs) > 1 and (self.spec.batched in ("always", "approximate") or (
                 bool(self.spec.batched) and pays(task, len(programs))))
+            exact = self.spec.batched != "approximate"
             for seed in self.spec.seeds:
-                results = (task.evaluate_batch(programs, seed=seed, lr=self.spec.lr, time_limit=self.spec.time_limit)
+                results = (task.evaluate_batch(programs, seed=seed, lr=self.spec.lr, time_limit=self.spec.time_limit,
+                                               exact=exact)
                            if together else
                            [task.evaluate(p, seed=seed, lr=self.spec.lr, time_limit=self.spec.time_limit)
                             for p in programs])
@@ -242,14 +244,16 @@ def _mean(values) -> float:
     return sum(values) / len(values)
 
 
-def compute_baselines(spec: SuiteSpec, echo=print, device="cpu") -> dict:
-    """Tuned AdamW baselines for every task and seed of the suite, trained on ``device`` (cached on
-    disk per device kind)."""
+def compute_baselines(spec: SuiteSpec, echo=print, device=None) -> dict:
+    """Tuned AdamW baselines for every task and seed of the suite, trained on ``device`` (default:
+    where an in-process ``SuiteEvaluator`` of ``spec`` trains; cached on disk per device kind)."""
+    import torch
+
     import tasks
     from tasks import devices
     tasks.load_modules(spec.modules)
-    if spec.deterministic and str(device) != "cpu":
-        devices.make_deterministic()
+    device = devices.resolve(spec.device) if device is None else torch.device(device)
+    devices.prepare(device, spec.deterministic)
     out = {}
     for name in spec.tasks:
         task = tasks.get(name, spec.size, spec.data_dir or None, device=device)
