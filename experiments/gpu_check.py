@@ -29,12 +29,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
+# cuBLAS reads its workspace setting once, at the first product: set before anything runs, so that
+# step 3 can switch deterministic algorithms on later in this process (the other steps are
+# unaffected but for the workspace's size)
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
-import tasks
-from evosearch import reference
-from tasks import batched as batched_module
-from tasks import devices
+import torch  # noqa: E402
+
+import tasks  # noqa: E402
+from evosearch import reference  # noqa: E402
+from tasks import batched as batched_module  # noqa: E402
+from tasks import devices  # noqa: E402
 
 PROGRAMS = ("adamw", "lion", "signum", "sgd_momentum", "adam", "rmsprop")
 
@@ -89,16 +94,20 @@ def determinism(task_name: str, size: str, device: torch.device, n: int) -> dict
     progs = _programs(n)
 
     def run():
-        return [task.evaluate(p).metrics.get("val_loss") for p in progs]
+        return [(r.metrics.get("val_loss"), r.metrics.get("loss_curve"), r.failure)
+                for r in (task.evaluate(p) for p in progs)]
 
     out = {}
     for label in ("default", "deterministic"):
         if label == "deterministic":
             devices.make_deterministic()
-        first = run()
-        again = []
+        first, again = run(), []
         rate = _rate(lambda: again.extend(run()), n, device)
-        out[label] = {"evaluations_per_s": rate, "bit_for_bit": first == again}
+        # a candidate that diverges the same way twice is reproduced; one that raised (an operation
+        # without a deterministic version) is not evidence either way, and is listed
+        errors = [f for _, _, f in first + again if f and f.startswith("exception")]
+        out[label] = {"evaluations_per_s": rate, "bit_for_bit": first == again and not errors,
+                      "compared": sum(v is not None for v, _, _ in first), "errors": errors}
     torch.use_deterministic_algorithms(False)
     out["cost"] = out["default"]["evaluations_per_s"] / out["deterministic"]["evaluations_per_s"]
     return out
@@ -148,6 +157,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--ks", type=int, nargs="+", default=[32, 256], help="batch sizes of batched evaluation")
     ap.add_argument("--search-seconds", type=float, default=90)
     ap.add_argument("--quick", action="store_true", help="tiny sizes (the test suite's dry run on the CPU)")
+    ap.add_argument("--no-search", action="store_true", help="skip step 4 (a machine without Ray)")
+    ap.add_argument("--no-export", action="store_true", help="skip step 5 (a machine without lion-pytorch)")
     ap.add_argument("--out", type=Path, help="also write the figures as JSON")
     args = ap.parse_args(argv)
     if args.quick:
@@ -176,23 +187,28 @@ def main(argv=None) -> dict:
                 f"(batched step {b['exact']} on this device)")
 
     # 3. determinism
-    if device.type != "cpu":
-        d = determinism(args.task, "proxy", device, max(2, args.n // 4))
-        report["determinism"] = d
-        say(f"deterministic algorithms: {d['cost']:.2f}x the time; two runs bit for bit: "
-            f"default {d['default']['bit_for_bit']}, deterministic {d['deterministic']['bit_for_bit']}")
+    d = determinism(args.task, "proxy", device, max(2, args.n // 4))
+    report["determinism"] = d
+    say(f"deterministic algorithms: {d['cost']:.2f}x the time; two runs bit for bit: "
+        f"default {d['default']['bit_for_bit']}, deterministic {d['deterministic']['bit_for_bit']} "
+        f"({d['default']['compared']} trained candidates compared)")
 
+    if args.out:       # what is measured so far, in case the rest does not finish
+        args.out.write_text(json.dumps(report, indent=1, default=str))
     # 4. a short search, two evaluators per GPU
-    s = search(args.task, args.device, args.search_seconds, 0.5 if device.type != "cpu" else 0.0,
-               6 if args.quick else 100000)
+    share = 0.5 if device.type != "cpu" else 0.0
+    s = None if args.no_search else search(args.task, args.device, args.search_seconds, share,
+                                           6 if args.quick else 100000)
     report["search"] = s
-    say(f"search: {s['evaluations']} trained in {s['seconds']:.0f} s ({s['evaluations_per_s']:.2f}/s) by "
-        f"{s['workers']} workers at {s['gpus_per_worker']:g} GPU each; recorded devices {s['devices']}")
+    if s:
+        say(f"search: {s['evaluations']} trained in {s['seconds']:.0f} s ({s['evaluations_per_s']:.2f}/s) by "
+            f"{s['workers']} workers at {s['gpus_per_worker']:g} GPU each; recorded devices {s['devices']}")
 
     # 5. the export benchmark
-    table = export_benchmark(args.device if device.type != "cpu" else "cpu", args.quick)
-    report["export"] = table
-    say(table.rstrip())
+    if not args.no_export:
+        table = export_benchmark(args.device if device.type != "cpu" else "cpu", args.quick)
+        report["export"] = table
+        say(table.rstrip())
     if args.out:
         args.out.write_text(json.dumps(report, indent=1, default=str))
         say(f"wrote {args.out}")

@@ -397,4 +397,5 @@ def test_gpu_check_dry_run_on_the_cpu(tmp_path):
     assert row["one_at_a_time"]["adamw_fitness"] == row["host_cpu"]["adamw_fitness"]     # the same device
     assert set(row["batched"]) == {"2", "3"} and all(b["exact"] == "exact" for b in row["batched"].values())
     assert report["search"]["evaluations"] == 6 and report["search"]["devices"] == ["cpu"]
+    assert report["determinism"]["default"]["bit_for_bit"] and report["determinism"]["deterministic"]["bit_for_bit"]
     assert "exported Lion (fused)" in report["export"] and "lion-pytorch" in printed
