@@ -21,23 +21,16 @@ from evosearch.search.suite import DEVICE, SuiteEvaluator, SuiteSpec
 from tasks import devices
 from tasks import training as training_module
 from tests.runs import TASK, Hook, candidates, tiny_config
+from tests.test_training import NONFINITE_AT_STEP_10
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="CUDA-only: torch sees no GPU on this machine")
 no_cuda = pytest.mark.skipif(CUDA, reason="checks the errors of a machine without a GPU")
 
-# ASCENT diverges (a loss failure some steps in); NONFINITE_AT_STEP_10 trips the weight check
+# ASCENT diverges; NAN_AT_STEP_13 (test_training.py's program, switched on 3 steps later, off the
+# reads of every 10 steps) makes the loss non-finite at step 13, a failure read late on a GPU
 ASCENT = "def train(w, g, lr):\n    u = g * -1.0\n    u = u * lr\n    return u\n"
-NAN_AT_STEP_13 = """
-def train(w, g, t, lr):
-    d = t - 12.5
-    s = sign(d)
-    s = s + 1.0
-    u = g * s
-    u = u * 1e30
-    u = u * 1e30
-    return u
-"""
+NAN_AT_STEP_13 = NONFINITE_AT_STEP_10.replace("t - 9.5", "t - 12.5")
 
 
 @pytest.fixture(scope="module", autouse=True)
