@@ -16,11 +16,13 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import primitives
 from evosearch import Const, Program, ProgramError, Statement, Var, reference, to_optimizer
 from evosearch.cli import main as cli
 from evosearch.lang.kinds import _is_name, check
+from evosearch.optim import export_helpers
 from evosearch.optim.export import generate
 
 from equivalence import LIBRARY_CASES, compare, load_exported, make_data, make_model
@@ -136,6 +138,135 @@ def test_cuda_default_is_foreach_and_equals_per_tensor(name, tmp_path):
         trained[foreach] = torch.cat([p.detach().flatten() for p in model.parameters()])
     assert calls["foreach"] == 25
     assert torch.equal(trained[None], trained[False]), f"{name}: CUDA foreach and per-tensor paths differ"
+
+
+class _NewTensors(TorchDispatchMode):
+    """Counts the tensors of ``shape`` that torch ops create: outputs whose memory is none of the
+    op's inputs' (an ``out=`` or in-place op returns its argument's)."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape, self.count = torch.Size(shape), 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        result = func(*args, **kwargs)
+        inputs = {t.untyped_storage().data_ptr() for t in torch.utils._pytree.tree_leaves((args, kwargs))
+                  if isinstance(t, torch.Tensor)}
+        for t in torch.utils._pytree.tree_leaves(result):
+            if isinstance(t, torch.Tensor) and t.shape == self.shape and t.untyped_storage().data_ptr() not in inputs:
+                self.count += 1
+        return result
+
+
+def _without_reuse(cls):
+    """``cls``'s module as it was before buffer reuse: every statement allocates its result."""
+    module = cls.__init__.__globals__
+    module["_reuse"] = lambda x: None
+
+
+def test_per_tensor_lion_reuses_dead_tensors(tmp_path):
+    # lion-pytorch allocates two tensors of the parameter's size a step; the loop allocated six (one
+    # per statement). Now three: interp's result for the update, the product x * (1 - beta2) that m's
+    # interp adds into m, and w * weight_decay; sign, + and * write into the update, interp into m.
+    prog = reference.load("lion")
+    new_tensors = {}
+    for reuse in (True, False):
+        (tmp_path / str(reuse)).mkdir(exist_ok=True)
+        cls, _ = load_exported(prog, tmp_path / str(reuse), "Lion")
+        if not reuse:
+            _without_reuse(cls)
+        p = nn.Parameter(torch.randn(64, 32))
+        p.grad = torch.randn(64, 32)
+        opt = cls([p], lr=1e-3, foreach=False)
+        opt.step()
+        m = opt.state[p]["m"]
+        with _NewTensors(p.shape) as counted:
+            opt.step()
+        new_tensors[reuse] = counted.count
+        assert (opt.state[p]["m"] is m) == reuse       # the state is updated where it lies
+    assert new_tensors == {True: 3, False: 6}
+
+
+def _bits(x):
+    return (x.dtype, tuple(x.shape), x.detach().numpy().tobytes())
+
+
+def _assert_reuse_changes_no_bit(prog, tmp_path, class_name="Exported", steps=3):
+    """The one-tensor loop gives the same bits, NaNs included, in the parameters and the states after
+    each step, with and without buffer reuse, on parameters with and without dimensions (on a 0-d
+    one a statement may promote to float64)."""
+    trained = []
+    for reuse in (True, False):
+        (tmp_path / str(reuse)).mkdir(exist_ok=True)
+        cls, _ = load_exported(prog, tmp_path / str(reuse), class_name)
+        if not reuse:
+            _without_reuse(cls)
+        gen = torch.Generator().manual_seed(0)
+        params = [nn.Parameter(torch.randn(s, generator=gen)) for s in ((3,), (2, 3), ())]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")             # programs that ignore lr say so
+            opt = cls(params, lr=0.01, foreach=False)
+        after = []
+        for _ in range(steps):
+            for p in params:
+                p.grad = torch.randn(p.shape, generator=gen)
+            opt.step()
+            after.append([_bits(p) for p in params] + [
+                (name, _bits(v)) for p in params for name, v in opt.state[p].items() if name != "step"])
+        trained.append(after)
+    assert trained[0] == trained[1], f"buffer reuse changed the numbers of\n{prog}"
+
+
+@pytest.mark.parametrize("name", reference.names())
+def test_buffer_reuse_changes_no_bit_of_a_reference_program(name, tmp_path):
+    _assert_reuse_changes_no_bit(reference.load(name), tmp_path)
+
+
+def test_states_that_share_a_value_are_not_overwritten(tmp_path):
+    # Two state outputs that are one value are one tensor at the next step: writing `x` into `a`'s
+    # tensor would change `b` before `b + x` reads it.
+    prog = Program.parse("""def train(w, g, a, b, lr):
+    x = a * 2.0
+    y = b + x
+    y = y + g
+    u = y * lr
+    return u, y, y
+""")
+    source = generate(prog, "Shared")
+    assert "out=_reuse(a)" not in source and "y = torch.add(y, g, out=_reuse(y))" in source
+    _assert_same_steps(prog, tmp_path)
+    _assert_reuse_changes_no_bit(prog, tmp_path)
+
+
+def test_a_0d_parameter_promoted_to_float64_keeps_its_numbers(tmp_path):
+    # On a 0-d parameter `max(g, 0.5)` is float64 (both operands 0-d, 0.5 as `_s`'s float64):
+    # `h + k` written into h's float32 tensor would round what a new tensor keeps.
+    prog = Program.parse("""def train(w, g, m, lr):
+    h = g * 2.0
+    k = max(g, 0.5)
+    y = h + k
+    m = interp(y, m, 0.9)
+    u = m * lr
+    return u, m
+""")
+    assert "y = torch.add(h, k, out=_reuse(h))" in generate(prog, "Promoted")
+    _assert_reuse_changes_no_bit(prog, tmp_path)
+
+
+def test_every_template_returns_a_new_tensor():
+    # Buffer reuse (export.py, `_reusable`) takes a statement's result for a tensor that the
+    # one-tensor function owns: a template that returned its argument would make it overwrite an input.
+    x, y = torch.randn(3) + 2.0, torch.randn(3) + 2.0
+    for name in primitives.names():
+        prim = primitives.get(name)
+        if prim.reduces is not None:
+            continue
+        args = [x, y, 0.5][:prim.arity]
+        source = prim.source.format(*[f"_a{k}" for k in range(prim.arity)])
+        result = eval(source, vars(export_helpers), {f"_a{k}": a for k, a in enumerate(args)})
+        storages = {a.untyped_storage().data_ptr() for a in args if isinstance(a, torch.Tensor)}
+        assert result.untyped_storage().data_ptr() not in storages, name
 
 
 def test_reductions_export(tmp_path):
@@ -381,4 +512,7 @@ def adversarially_named_programs(draw):
 def test_exported_steps_equal_to_optimizer_whatever_the_names(prog, tmp_path):
     # a new module name per example: a module file rewritten within the same second at the same
     # size would be imported from its stale bytecode
-    _assert_same_steps(prog, tmp_path, f"Exported{next(_EXAMPLES)}")
+    name = f"Exported{next(_EXAMPLES)}"
+    _assert_same_steps(prog, tmp_path, name)
+    if not any(primitives.get(s.op).reduces == "global" for s in prog.statements):   # no one-tensor loop
+        _assert_reuse_changes_no_bit(prog, tmp_path, name)

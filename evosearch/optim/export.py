@@ -2,7 +2,8 @@
 
 The module imports only torch. It holds the update rule three ways, all generated from the same
 compiled program: ``_update`` (one parameter tensor at a time, the readable form; absent when the
-program uses a global reduction), ``_update_foreach`` (all tensors of a group at once with
+program uses a global reduction; a statement writes its result into a tensor that it reads last
+where that is safe, ``_reusable``), ``_update_foreach`` (all tensors of a group at once with
 ``torch._foreach_*`` kernels) and a ``torch.compile``-fused step (``fused=True``), which moves about
 as many bytes as the update must. By default (``foreach=None``) a step takes the faster exact path for
 the parameters' device, as torch.optim does: one tensor at a time on CPU, foreach elsewhere
@@ -20,10 +21,12 @@ import textwrap
 from pathlib import Path
 
 from evosearch.lang.ir import GRAD, LR, STEP, WEIGHT
-from evosearch.lang.kinds import check
+from evosearch.lang.kinds import check, kinds
+from evosearch.lang.liveness import needed_statements
 from evosearch.lang.program import Program
 from evosearch.lang.pruning import follows_lr
 from evosearch.symbolic.forms import math_text
+from primitives import TENSOR
 
 from . import hyperparams
 from .compiled import CompiledProgram
@@ -129,11 +132,95 @@ class _ModuleNames:
         self.state_args = [f"state_{i}" for i in range(len(self.states))]
 
 
+# Statements of the one-tensor function that may write their result into a tensor that they read
+# last (`_reusable`), with `out=`. Each form runs the template's own kernels, so the numbers are the
+# same bit for bit: Python's `x + y` is torch.add(x, y), and `c * x`, a number first, is
+# x.__rmul__(c), torch.mul(x, c); `_interp` takes `out` itself.
+_BINARY = {"add": "torch.add", "multiply": "torch.mul", "subtract": "torch.sub"}
+# Templates that are a chain of one-argument torch functions of {0} (`torch.sqrt(torch.abs({0}))`):
+# each call takes `out=`.
+_UNARY_CHAIN = re.compile(r"((?:torch\.\w+\()+)\{0\}(\)+)")
+
+
+def _unary_chain(tmpl: str) -> list[str] | None:
+    chain = _UNARY_CHAIN.fullmatch(tmpl)
+    if chain is None or chain.group(1).count("(") != len(chain.group(2)):
+        return None
+    return chain.group(1).split("(")[:-1]
+
+
+def _in_place_positions(st) -> tuple[int, ...]:
+    """The arguments of ``st`` whose tensor its in-place form (``_in_place``) may write into."""
+    name = st.prim.name
+    if name in ("add", "multiply", "interp") or (name == "subtract" and st.per_param[0]):
+        return (0, 1)
+    if name == "negative" or _unary_chain(st.prim.source):
+        return (0,)
+    return ()
+
+
+def _in_place(st, rendered: list[str], buffer: str) -> str:
+    """``st`` with its result written into ``buffer``, one of its arguments (``_in_place_positions``)
+    that nothing reads after it, where ``_reuse`` lets it."""
+    out = f"out=_reuse({buffer})"
+    name = st.prim.name
+    if name in _BINARY:
+        first, second = rendered if st.per_param[0] else rendered[::-1]
+        return f"{_BINARY[name]}({first}, {second}, {out})"
+    if name == "negative":
+        return f"torch.neg({rendered[0]}, {out})"
+    if name == "interp":
+        return f"_interp({', '.join(rendered)}, {out})"
+    expr = rendered[0]
+    for fn in reversed(_unary_chain(st.prim.source)):
+        expr = f"{fn}({expr}, {out})"
+    return expr
+
+
+def _reusable(prog: Program, compiled: CompiledProgram) -> dict[int, tuple[int, str]]:
+    """Which statements of the one-tensor function may write their result into an argument's tensor:
+    step index -> (argument position, variable). Last-use liveness on the compiled steps: the
+    argument's value is read by no later step and is no output; it is a tensor with the parameter's
+    shape (kind ``tensor``; the target too); and it is one the function owns: a result of an earlier
+    step (every template returns a new tensor, tests/test_export.py checks), or a state input, where
+    no two state outputs are one value (else two states would be one tensor at the next step). Never
+    ``w`` or ``g``, which the caller still reads."""
+    envs = kinds(prog)
+    lines = needed_statements(prog)          # the program's statement of each compiled step
+    defs = {name: ("in", name) for name in prog.inputs}
+    reads = []
+    for i, st in enumerate(compiled.steps):
+        reads.append([defs[r[1]] if r[0] == "var" else None for r in st.refs])
+        defs[st.target] = ("step", i)
+    last_read = {}
+    for i, step_reads in enumerate(reads):
+        for d in step_reads:
+            last_read[d] = i
+    end = len(compiled.steps)
+    state_outputs = [defs[name] for name in prog.outputs[1:]]
+    for name in prog.outputs:
+        last_read[defs[name]] = end
+    owned = {("in", s) for s in prog.state_names} if len(set(state_outputs)) == len(state_outputs) else set()
+    reuse = {}
+    for i, st in enumerate(compiled.steps):
+        env, after = envs[lines[i]], envs[lines[i] + 1]
+        if st.prim.reduces is None and after[st.target] == TENSOR:
+            for pos in _in_place_positions(st):
+                ref, d = st.refs[pos], reads[i][pos]
+                if d in owned and last_read[d] == i and env[ref[1]] == TENSOR:
+                    reuse[i] = (pos, ref[1])
+                    break
+            owned.add(("step", i))
+    return reuse
+
+
 def _statements(compiled: CompiledProgram, names: _ModuleNames) -> tuple[list[str], list[str]]:
-    """Each compiled statement as a line of the one-tensor function and as a line of the
-    multi-tensor function (a ``torch._foreach_*`` call where the primitive has one)."""
+    """Each compiled statement as a line of the one-tensor function (written into a dead argument's
+    tensor where ``_reusable`` allows) and as a line of the multi-tensor function (a
+    ``torch._foreach_*`` call where the primitive has one)."""
     per_tensor, multi = [], []
-    for st in compiled.steps:
+    reuse = _reusable(compiled.program, compiled)
+    for i, st in enumerate(compiled.steps):
         rendered = [_render_ref(r, names.var, names.spec_names) for r in st.refs]
         target = names.var(st.target)
         tmpl = st.prim.source
@@ -148,7 +235,9 @@ def _statements(compiled: CompiledProgram, names: _ModuleNames) -> tuple[list[st
             multi.append(line)
             continue
         # one tensor at a time
-        if st.prim.reduces is None:
+        if i in reuse:
+            per_tensor.append(f"{target} = {_in_place(st, rendered, names.var(reuse[i][1]))}")
+        elif st.prim.reduces is None:
             per_tensor.append(f"{target} = {tmpl.format(*_wrap_scalar(tmpl, rendered, st.per_param))}")
         else:
             lists = [f"[{r}]" for r in rendered]
@@ -218,9 +307,11 @@ def _update_functions(prog: Program, compiled: CompiledProgram, names: _ModuleNa
     outs = [names.var(o) for o in prog.outputs]
     copies = [f"[x.clone() for x in {o}]" if c else o for o, c in zip(outs[1:], compiled.copy_output)]
     copies1 = [f"{o}.clone()" if c else o for o, c in zip(outs[1:], compiled.copy_output)]
+    reuse_doc = ("\n" + _IND + "(``out=_reuse(x)``: the result goes into x's tensor, which nothing reads afterwards.)"
+                 if any("out=_reuse(" in line for line in per_tensor) else "")
     per_tensor_fn = (
         f"def _update({names.signature}):\n"
-        f"{_IND}\"\"\"The update rule for one parameter tensor; returns (update, new states).\"\"\"\n"
+        f"{_IND}\"\"\"The update rule for one parameter tensor; returns (update, new states).{reuse_doc}\"\"\"\n"
         + "".join(f"{_IND}{line}\n" for line in per_tensor)
         + f"{_IND}return {', '.join([outs[0]] + copies1)}{',' if not copies1 else ''}\n") if not has_global else ""
     multi_fn = (

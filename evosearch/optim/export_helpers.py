@@ -41,11 +41,24 @@ def _min(x, y):
     return torch.minimum(_s(x), _s(y))
 
 
-def _interp(x, y, a):
+def _reuse(x):
+    """``x``, for the statement that reads it last to write its result into (``out=``), or None: a
+    new tensor. The exporter passes only a tensor that nothing reads afterwards (a temporary, or a
+    state whose old value is dead) and has the parameter's shape; writing there gives the same
+    numbers where the result also has its dtype, as every tensor-valued statement has on a parameter
+    with dimensions. On a 0-d parameter a statement may promote to float64 (through `_s`'s 0-d
+    float64 scalars), and under torch.compile the compiled step manages its own buffers: None."""
+    return x if x.dim() > 0 and not torch.compiler.is_compiling() else None
+
+
+def _interp(x, y, a, out=None):
     # (1 - a) is formed in double precision, as torch's optimizers do (torch.lerp rounds a first).
     # The sum is formed in place only where it has x's shape (x may be a reduction's 0-d result).
+    # ``out`` (x, y or None, see `_reuse`): the tensor to hold the result, with the same kernels.
     if isinstance(x, torch.Tensor) and isinstance(a, float):
-        out = torch.mul(x, 1.0 - a)
+        if out is not None and out is y:        # x * (1 - a) needs y unchanged until the sum
+            return torch.add(torch.mul(x, 1.0 - a), y, alpha=a, out=out)
+        out = torch.mul(x, 1.0 - a, out=out)
         if isinstance(y, torch.Tensor) and y.shape != out.shape:
             return torch.add(out, y, alpha=a)
         return out.add_(y, alpha=a)
