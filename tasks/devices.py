@@ -70,10 +70,14 @@ def describe(device: torch.device | str) -> str:
 def expected_kind(name: str, gpus_per_worker: float, in_process: bool) -> str:
     """The device kind a search's candidates train on, as the driver can tell before any worker
     starts (its baselines are tuned there): in-process, what ``name`` resolves to in the driver;
-    on Ray, "cuda" when the workers are given GPUs or ``name`` asks for CUDA, else "cpu"."""
+    on Ray, "cuda" when the workers are given GPUs or ``name`` asks for CUDA, else "cpu".
+    DeviceError where they could not train there: CUDA on Ray workers given no GPU."""
     check_name(name)
     if in_process:
         return kind(resolve(name))
+    if name.startswith("cuda") and not gpus_per_worker:
+        raise DeviceError(f'device "{name}" needs gpus_per_worker > 0 (tune: --gpus-per-trial): Ray gives a '
+                          f"worker a GPU only when it asks for one; 0.5 puts two workers on each GPU")
     return "cuda" if name.startswith("cuda") or (name == "auto" and gpus_per_worker > 0) else "cpu"
 
 

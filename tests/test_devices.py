@@ -78,6 +78,8 @@ def test_the_driver_knows_the_kind_of_a_ray_search_before_any_worker_starts():
     assert devices.expected_kind("cuda", 1, in_process=False) == "cuda"
     assert devices.expected_kind("cpu", 1, in_process=False) == "cpu"
     assert devices.expected_kind("cpu", 0, in_process=True) == "cpu"
+    with pytest.raises(devices.DeviceError, match="needs gpus_per_worker > 0"):
+        devices.expected_kind("cuda:1", 0, in_process=False)
 
 
 def test_the_reads_of_the_checks_are_batched_on_a_gpu_only():

@@ -166,9 +166,6 @@ def _device_kind(cfg: SearchConfig) -> str:
     """The device kind the run's candidates train on (``devices.expected_kind``); ConfigError where
     the config cannot train there."""
     from tasks import devices
-    if cfg.device.startswith("cuda") and not cfg.in_process and not cfg.gpus_per_worker:
-        raise ConfigError(f'[executor] device = "{cfg.device}" needs gpus_per_worker > 0 (Ray gives an actor '
-                          f"a GPU only when it asks for one; 0.5 puts two workers on each GPU)")
     try:
         return devices.expected_kind(cfg.device, cfg.gpus_per_worker, cfg.in_process)
     except devices.DeviceError as exc:

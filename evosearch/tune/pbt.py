@@ -224,9 +224,10 @@ def tune(prog: Program, task_name: str, samples: int = 8, time_limit: float | No
     space = search_space(prog, lr, tunables)
     if not space.params:
         raise ValueError("the program has nothing to tune (no lr input read, no weight decay, no betas)")
-    kind = devices.expected_kind(device, gpus_per_trial, in_process=False)
-    if kind == "cuda" and not gpus_per_trial:
-        raise ValueError(f"device {device!r} needs gpus_per_trial > 0 (Ray gives a trial a GPU only when it asks)")
+    try:
+        kind = devices.expected_kind(device, gpus_per_trial, in_process=False)
+    except devices.DeviceError as exc:
+        raise ValueError(str(exc)) from None
     chunk = math.ceil(task.steps / max(1, iterations))
     job = TrialJob(str(prog), task_name, size, seed, (), space, chunk, modules, device, gpus_per_trial)
     init_ray(address, workers, modules=modules)
