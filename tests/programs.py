@@ -6,6 +6,9 @@ family-matching tests share."""
 from __future__ import annotations
 
 from evosearch import Program, reference
+from evosearch.lang.errors import ProgramError
+from evosearch.lang.kinds import check
+from evosearch.search.mutation import mutate
 
 # Seeds that simplify's internal check (verify.max_relative_difference's default 0, 1, 2) never sees.
 SEEDS = (11, 12, 13)
@@ -13,6 +16,19 @@ SEEDS = (11, 12, 13)
 
 def P(text: str) -> Program:
     return Program.parse(text)
+
+
+def checked_walk(prog: Program, rng, config, steps: int):
+    """A random walk of ``steps`` of the search's own mutations from ``prog``, each child kept only
+    if it passes ``check`` (as the search keeps children): yields (kept child, its mutation)."""
+    for _ in range(steps):
+        child, what = mutate(prog, rng, config)
+        try:
+            check(child)
+        except ProgramError:
+            continue
+        prog = child
+        yield child, what
 
 
 # -- program text ------------------------------------------------------------------------------------

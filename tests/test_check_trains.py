@@ -13,11 +13,11 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from programs import checked_walk
 from torch import nn
 
-from evosearch import Program, ProgramError, reference, to_optimizer
-from evosearch.lang.kinds import check
-from evosearch.search.mutation import MutationConfig, mutate
+from evosearch import Program, reference, to_optimizer
+from evosearch.search.mutation import MutationConfig
 
 SHAPES = ((), (1,), (3, 4), (5,))
 
@@ -69,13 +69,8 @@ def mutants(draw):
     prog = reference.load(draw(st.sampled_from(reference.names())))
     rng = random.Random(draw(st.integers(0, 2**32 - 1)))
     config = MutationConfig(primitives=MIXING if draw(st.booleans()) else ())
-    for _ in range(draw(st.integers(1, 16))):
-        child, _ = mutate(prog, rng, config)
-        try:
-            check(child)
-        except ProgramError:
-            continue
-        prog = child
+    for prog, _ in checked_walk(prog, rng, config, draw(st.integers(1, 16))):
+        pass
     return prog
 
 
