@@ -118,6 +118,23 @@ def test_snapshot_json_restore_continues_identically():
     assert evo.counters == twin.counters and evo.next_id == twin.next_id
 
 
+# Run stores keep fingerprints and a resumed search serves its cache by them: a change to the
+# fingerprint's arithmetic (or to how numpy_exec runs a program) must be deliberate, never a side
+# effect of making it faster.
+PINNED_FINGERPRINTS = {
+    "adagrad": "54ba01876cd65a28d69b2b2e1a56fc5b", "adam": "846d8edd43a02227fd3cce0b018a3cab",
+    "adamw": "7609bbc3d28f276791a8916f796599b8", "adamw_torch": "586f949c562a401c231947f0dc18d319",
+    "addsign": "dc202614d09313733db2caeac3520558", "lion": "60bbddf87706b56885eff5ae65873415",
+    "powersign": "529cee6e384f73a89b9a897bd60ebbc0", "rmsprop": "77df3444dc7cc1030382e79897767d99",
+    "sgd": "0336ab2ef56eac27e4611fe96257603c", "sgd_momentum": "8bf8f7f5223e72c48513e1a8fbd95061",
+    "signsgd": "80df5b971b09905abb82f1d5b4bb5c7a", "signum": "8aa5a0bd13f2c2a3181fd7d8c3722a02",
+}
+
+
+def test_the_reference_programs_keep_their_fingerprints():
+    assert {name: fingerprint(reference.load(name)) for name in reference.names()} == PINNED_FINGERPRINTS
+
+
 def test_a_seen_program_is_served_from_the_cache_and_never_returned(monkeypatch):
     dead = edit(ADAMW, "    sqrt_v = sqrt(v)\n", "    sqrt_v = sqrt(v)\n    junk = cos(w)\n")
     same_function = edit(ADAMW, "g2 = square(g)", "g2 = g * g")

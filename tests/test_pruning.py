@@ -16,8 +16,10 @@ from evosearch import Program, reference, to_optimizer
 from evosearch.lang.pruning import follows_lr, lr_reason, why_pruned
 from evosearch.search.config import SearchConfig, parse_config
 from evosearch.search.evolution import EvolutionConfig, RegularizedEvolution
+from evosearch.search.mutation import MutationConfig
 
 from equivalence import load_exported
+from programs import checked_walk
 
 ADAMW = reference.load("adamw")
 
@@ -50,6 +52,25 @@ def test_programs_that_bend_or_drop_lr_are_pruned(prog):
 
 def test_lr_kept_inside_a_state_still_follows_the_schedule():
     assert follows_lr(LR_IN_STATE)
+
+
+def test_the_runs_laid_end_to_end_say_what_three_runs_apart_say():
+    """lr_reason runs lr x 1, 0.1 and 3.7 as one numpy run over three copies of the parameter tensors;
+    on the search's own children, per-tensor reductions included, its verdicts are those of three
+    separate runs (programs with a global reduction always take the separate runs)."""
+    from evosearch.lang.pruning import _lr_reason_apart
+    rng, verdicts, reducing = random.Random(5), [], 0
+    for start in ("adamw", "lion", "rmsprop"):
+        for child, _ in checked_walk(reference.load(start), rng, MutationConfig(), 300):
+            verdicts.append((lr_reason(child), _lr_reason_apart(child)))
+            reducing += any(s.primitive.reduces == "tensor" for s in child.statements)
+    assert [a for a, _ in verdicts] == [b for _, b in verdicts]
+    passed = sum(a is None for a, _ in verdicts)
+    assert passed >= 50 and len(verdicts) - passed >= 50 and reducing >= 20
+    # a global norm of something lr scales: laid end to end, the three runs would share one norm
+    normalised = Program.parse("def train(w, g, lr):\n    u = g * lr\n    n = global_norm(u)\n    d = u / n\n"
+                               "    update = d * lr\n    return update\n")
+    assert lr_reason(normalised) is None
 
 
 @pytest.mark.parametrize("rule", [True, False])

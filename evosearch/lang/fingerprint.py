@@ -18,7 +18,7 @@ import numpy as np
 
 from .ir import GRAD, LR, STEP, WEIGHT
 from .liveness import live_states
-from .numpy_exec import numpy_step
+from .numpy_exec import numpy_stepper
 
 if TYPE_CHECKING:
     from .program import Program
@@ -50,10 +50,11 @@ def run_numpy(prog: Program, steps: int = STEPS):
     w = w0
     states = {name: np.zeros(_TOTAL) for name in prog.state_names}
     updates, history = [], []
+    step = numpy_stepper(prog, SIZES)
     for k in range(steps):
         env = {WEIGHT: w, GRAD: grads[k % STEPS], LR: np.float64(lrs[k % STEPS]),
                STEP: np.float64(k + 1), **states}
-        update, states = numpy_step(prog, env, SIZES)
+        update, states = step(env)
         w = w - update
         updates.append(update)
         history.append(states)

@@ -20,7 +20,7 @@ import numpy as np
 from .fingerprint import SIZES, STEPS, fixed_inputs
 from .ir import GRAD, LR, STEP, WEIGHT
 from .liveness import pruning_reason
-from .numpy_exec import numpy_step
+from .numpy_exec import numpy_stepper
 
 if TYPE_CHECKING:
     from .program import Program
@@ -32,20 +32,49 @@ RTOL = 1e-6
 def lr_reason(prog: Program) -> str | None:
     """Why the update is not proportional to the ``lr`` input (see the module docstring), or None.
     The three runs go step by step together, so that a program that ignores lr is found at its
-    first step (most are), not after all of them."""
+    first step (most are), not after all of them; they run as one, laid end to end as three copies
+    of the parameter tensors with lr given per element (a per-tensor reduction still sees one run's
+    tensor), unless the program reduces over all tensors at once."""
+    if any(s.primitive.reduces == "global" for s in prog.statements):
+        return _lr_reason_apart(prog)
+    w, grads, lrs = fixed_inputs()
+    scales = (1.0, *LR_SCALES)
+    n, runs = len(w), len(scales)
+    step = numpy_stepper(prog, SIZES * runs)
+    w3, per_run = np.tile(w, runs), np.repeat(np.array(scales), n)
+    states = {name: np.zeros(n * runs) for name in prog.state_names}
+    for k in range(STEPS):
+        env = {WEIGHT: w3, GRAD: np.tile(grads[k], runs), LR: lrs[k] * per_run, STEP: np.float64(k + 1), **states}
+        update, states = step(env)
+        why = _disproportion(update[:n], [update[n * (j + 1):n * (j + 2)] for j in range(len(LR_SCALES))], k)
+        if why:
+            return why
+    return None
+
+
+def _lr_reason_apart(prog: Program) -> str | None:
+    """``lr_reason`` with the three runs apart (a global reduction would mix runs laid end to end)."""
     w, grads, lrs = fixed_inputs()
     runs = {scale: {name: np.zeros(len(w)) for name in prog.state_names} for scale in (1.0, *LR_SCALES)}
+    step = numpy_stepper(prog, SIZES)
     for k in range(STEPS):
         updates = {}
         for scale, states in runs.items():
             env = {WEIGHT: w, GRAD: grads[k], LR: np.float64(lrs[k] * scale), STEP: np.float64(k + 1), **states}
-            updates[scale], runs[scale] = numpy_step(prog, env, SIZES)
-        u = updates[1.0]
-        for scale in LR_SCALES:
-            v = updates[scale]
-            size = max(float(np.max(np.abs(u))) * scale, float(np.max(np.abs(v))), 1e-300)
-            if float(np.max(np.abs(v - scale * u))) > RTOL * size:
-                return f"the update is not proportional to lr (lr x {scale:g} at step {k + 1})"
+            updates[scale], runs[scale] = step(env)
+        why = _disproportion(updates[1.0], [updates[scale] for scale in LR_SCALES], k)
+        if why:
+            return why
+    return None
+
+
+def _disproportion(u, scaled, k: int) -> str | None:
+    """Why the updates ``scaled`` (one per ``LR_SCALES``) are not ``u`` times their scale at step
+    ``k``, or None."""
+    for scale, v in zip(LR_SCALES, scaled):
+        size = max(float(np.max(np.abs(u))) * scale, float(np.max(np.abs(v))), 1e-300)
+        if float(np.max(np.abs(v - scale * u))) > RTOL * size:
+            return f"the update is not proportional to lr (lr x {scale:g} at step {k + 1})"
     return None
 
 

@@ -37,7 +37,7 @@ import numpy as np
 from .fingerprint import SIZES, fixed_inputs
 from .ir import GRAD, LR, STEP, WEIGHT
 from .liveness import live_states
-from .numpy_exec import numpy_step
+from .numpy_exec import numpy_stepper
 
 if TYPE_CHECKING:
     from .program import Program
@@ -68,20 +68,29 @@ def screen_reason(prog: Program, lr: float = 1.0) -> str | None:
     def loss(w):
         return 0.5 * float(np.sum(h64 * w.astype(np.float64) ** 2))
     loss0, losses = loss(w), []
-    for k in range(STEPS):
-        schedule = lr * (0.1 + 0.45 * (1.0 + math.cos(math.pi * k / STEPS)))
-        env = {WEIGHT: w, GRAD: h * w + noise[k], LR: np.float32(schedule), STEP: np.float32(k + 1), **states}
-        update, states = numpy_step(prog, env, SIZES, raw=True, dtype=np.float32)
-        for name, value in (("the update", update), *((f"state {s!r}", states[s]) for s in live)):
-            if not np.isfinite(value).all():
-                return f"numeric screen: {name} is not finite at step {k + 1}"
-        with np.errstate(all="ignore"):
+    step = numpy_stepper(prog, SIZES, raw=True, dtype=np.float32)
+    dead = [name for name in prog.state_names if name not in live]
+    with np.errstate(all="ignore"):
+        for k in range(STEPS):
+            schedule = lr * (0.1 + 0.45 * (1.0 + math.cos(math.pi * k / STEPS)))
+            env = {WEIGHT: w, GRAD: h * w + noise[k], LR: np.float32(schedule), STEP: np.float32(k + 1), **states}
+            update, states = step(env)
+            for name, value in (("the update", update), *((f"state {s!r}", states[s]) for s in live)):
+                if not np.isfinite(value).all():
+                    return f"numeric screen: {name} is not finite at step {k + 1}"
             w = w - update
-        if not np.isfinite(w).all() or float(np.max(np.abs(w))) > WEIGHT_LIMIT:
-            return f"numeric screen: the weights blew up at step {k + 1} (max |w| > {WEIGHT_LIMIT:g})"
-        losses.append(loss(w))
-        recent = sorted(losses[-WINDOW:])[WINDOW // 2] if len(losses) >= WINDOW else 0.0
-        if recent > 10.0 * loss0 + 10.0:
-            return f"numeric screen: the loss diverged by step {k + 1} (median of the last {WINDOW}: {recent:.3g})"
-        states = {name: np.nan_to_num(value) for name, value in states.items()}   # dead states: carried along
+            if not (np.abs(w) <= WEIGHT_LIMIT).all():        # NaN, inf or too large
+                return f"numeric screen: the weights blew up at step {k + 1} (max |w| > {WEIGHT_LIMIT:g})"
+            losses.append(loss(w))
+            recent = sorted(losses[-WINDOW:])[WINDOW // 2] if len(losses) >= WINDOW else 0.0
+            if recent > 10.0 * loss0 + 10.0:
+                return (f"numeric screen: the loss diverged by step {k + 1} "
+                        f"(median of the last {WINDOW}: {recent:.3g})")
+            for name in dead:                # carried along harmlessly, as training carries them
+                states[name] = _carried(states[name])
     return None
+
+
+def _carried(x):
+    """``np.nan_to_num(x)``, made only where needed (the common case: every value finite)."""
+    return x if np.isfinite(x).all() else np.nan_to_num(x)
