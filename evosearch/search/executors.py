@@ -25,7 +25,7 @@ from .suite import Evaluation, SuiteEvaluator, SuiteSpec
 
 class InProcessExecutor:
     """Evaluates in the driver process, ``batch_size`` candidates per ``poll`` (debugging;
-    deterministic: None means 1)."""
+    deterministic: None means 1), trained together where the suite's ``batched`` says so."""
 
     def __init__(self, spec: SuiteSpec, batch_size: int | None = 1):
         self.evaluator = SuiteEvaluator(spec)
@@ -33,6 +33,14 @@ class InProcessExecutor:
         self.batch_size = batch_size or 1       # never sized by time: that would end determinism
         self.workers = 1
         self.replaced = 0
+
+    @staticmethod
+    def auto_batch(population: int) -> int:
+        """The batch size of ``batch_size = "auto"`` in-process: fixed, never timed (that would end
+        determinism): ``BatchSizer.MOST``, where batched training gains most on small tasks, and no
+        more than a quarter of the population, so that the children of one batch, picked before
+        any of them is told, are not a large part of it."""
+        return max(1, min(BatchSizer.MOST, population // 4))
 
     def capacity(self) -> int:
         """How many candidates may be in flight."""
