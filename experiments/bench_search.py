@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import tempfile
 import time
 from dataclasses import replace
@@ -220,6 +221,16 @@ def machinery(args) -> None:
               f"{mean(name, 'driver_ms'):15.3f} {mean(name, 'first'):14.2f} {mean(name, 'after'):12.2f}")
     print(f"2 workers / 1 worker, trained/s: {mean('2 workers', 'trained') / mean('1 worker', 'trained'):.2f}x "
           f"(goal >= 1.7x)")
+    # What the machine's cores allow: per trained evaluation with 1 worker, W seconds of the worker
+    # and D of the driver's CPU; two workers and the driver need W + D of CPU per trained evaluation
+    # (Ray's own processes left out), and one worker goes at 1 / max(W, D).
+    trained1 = mean("1 worker", "trained")
+    w = mean("1 worker", "busy") / trained1
+    d = mean("1 worker", "driver_ms") / 1e3 * mean("1 worker", "children") / trained1
+    cores = os.cpu_count() or 1
+    bound = min(2 / w, cores / (w + d)) * max(w, d)
+    print(f"per trained evaluation, 1 worker: worker {w * 1e3:.2f} ms, driver CPU {d * 1e3:.2f} ms: on {cores} cores "
+          f"two workers can give at most {bound:.2f}x one worker's trained/s")
     for name in modes:          # what was not trained anew, over whole runs
         total = sum(r["generated"] for r in rows[name])
         reasons = {"pruned": sum(r["pruned"] for r in rows[name])}
