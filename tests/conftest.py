@@ -36,3 +36,23 @@ def adamw_on_digits(digits):
     result = digits.evaluate(reference.load("adamw"), seed=0)
     assert result.failure is None
     return result
+
+
+# ---- whole searches on the quick task (test_driver.py, test_ray_search.py) ----------------------
+
+@pytest.fixture(scope="module")
+def baselines(evosearch_cache):
+    """Train the quick task's baseline once, so that every driver (and the CLI subprocess) reads it."""
+    import tasks
+    from runs import TASK
+    tasks.get(TASK).baseline(0)
+    return evosearch_cache
+
+
+@pytest.fixture
+def no_descriptions(monkeypatch):
+    """The driver describes every new hall-of-fame program (sympy simplification and family matching,
+    about a second each), which would dominate these tiny searches and is not what they test. One
+    search (``test_small_search_on_local_ray``) keeps it."""
+    import evosearch.search.describe as describe_module
+    monkeypatch.setattr(describe_module, "describe_program", lambda prog: {}, raising=False)

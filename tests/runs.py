@@ -1,6 +1,7 @@
 """Helpers for tests that run whole searches and read their run folders (test_driver.py,
-test_config.py): a tiny config on the quick ``quadratic`` task, a progress hook, and readers of
-``run.sqlite``. The run folder's layout is described in docs/design.md ("The run folder")."""
+test_ray_search.py, test_config.py): a tiny config on the quick ``quadratic`` task, a progress hook,
+and readers of ``run.sqlite``. The run folder's layout is described in docs/design.md ("The run
+folder")."""
 
 from __future__ import annotations
 
