@@ -297,6 +297,19 @@ def test_same_seed_gives_the_same_history_in_process(baselines, no_descriptions,
     assert histories[0] != histories[2]
 
 
+
+def test_in_process_auto_batches_are_fixed_so_a_seed_still_gives_one_history(baselines, no_descriptions, tmp_path):
+    """``batch_size = "auto"`` in-process is a size fixed by the population, never timed: batched
+    training can pay in the driver too, and a seed still gives one history."""
+    from evosearch.search.executors import InProcessExecutor
+    assert [InProcessExecutor.auto_batch(p) for p in (3, 8, 40, 1000)] == [1, 2, 10, 16]
+    cfg = tiny_config(max_evals=24, seed=7, in_process=True, batch_size="auto", population_size=16)
+    hooks = [Hook(), Hook()]
+    runs = [run_search(cfg, tmp_path / name, progress=hook) for name, hook in zip("ab", hooks)]
+    histories = [history_of(check_run_store(tmp_path / name, out)) for name, out in zip("ab", runs)]
+    assert [hook.executor.batch_size for hook in hooks] == [4, 4]
+    assert histories[0] == histories[1] and len(histories[0]) >= 24
+
 # ---- the command line (config errors: test_config.py) ------------------------------------------
 
 def test_an_existing_run_is_not_overwritten_without_resume(baselines, no_descriptions, tmp_path, capsys):

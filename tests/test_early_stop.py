@@ -1,7 +1,7 @@
 """Early stopping (``evosearch.search.early_stop``, the ``[early_stop]`` config section): the bars a
 population sets, staged training that scores exactly as one uninterrupted run, stops that keep
 the fitness the curve reached and say where and why, and whole searches (in the driver, on Ray in
-test_driver.py) that are deterministic and resume with the population's readings."""
+test_ray_search.py) that are deterministic and resume with the population's readings."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Scoring candidates on a suite (``evosearch.search.suite``): ``evaluate_many`` with batched training
 gives every candidate its one-at-a-time result, and trains together only where that pays. (Whole
-searches with ``[executor] batched`` on Ray: test_driver.py.)"""
+searches with ``[executor] batched`` on Ray: test_ray_search.py.)"""
 
 from __future__ import annotations
 

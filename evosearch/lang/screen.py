@@ -66,7 +66,7 @@ def screen_reason(prog: Program, lr: float = 1.0) -> str | None:
     h64 = h.astype(np.float64)
 
     def loss(w):
-        return 0.5 * float(np.sum(h64 * w.astype(np.float64) ** 2))
+        return 0.5 * float((h64 * np.square(w.astype(np.float64))).sum())
     loss0, losses = loss(w), []
     step = numpy_stepper(prog, SIZES, raw=True, dtype=np.float32)
     dead = [name for name in prog.state_names if name not in live]
