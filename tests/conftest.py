@@ -38,7 +38,7 @@ def adamw_on_digits(digits):
     return result
 
 
-# ---- whole searches on the quick task (test_driver.py, test_ray_search.py) ----------------------
+# ---- whole searches on the quick task (test_driver.py, test_ray_search.py, test_front.py, ...) ---
 
 @pytest.fixture(scope="module")
 def baselines(evosearch_cache):

@@ -121,12 +121,6 @@ def test_the_early_stop_section_is_read_and_checked():
 
 # ---- whole searches -------------------------------------------------------------------------------
 
-@pytest.fixture
-def no_descriptions(monkeypatch):
-    import evosearch.search.describe as describe_module
-    monkeypatch.setattr(describe_module, "describe_program", lambda prog: {}, raising=False)
-
-
 def early_config(**overrides):
     rule = EarlyStop(enabled=True, checkpoints=(0.25, 0.5), quantile=0.5, min_members=3)
     return tiny_config(**{"max_evals": 30, "seed": 3, "in_process": True, "early_stop": rule, **overrides})

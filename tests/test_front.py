@@ -47,20 +47,6 @@ def shape_of(text: str) -> tuple[int, int]:
     return len(live_states(prog)), len(live_statements(prog))
 
 
-@pytest.fixture(scope="module")
-def baselines(evosearch_cache):
-    import tasks
-    tasks.get(TASK).baseline(0)
-    return evosearch_cache
-
-
-@pytest.fixture
-def no_descriptions(monkeypatch):
-    """Describing programs (sympy, about a second each) is not what these tests look at."""
-    import evosearch.search.describe as describe_module
-    monkeypatch.setattr(describe_module, "describe_program", lambda prog: {}, raising=False)
-
-
 # ---- the fronts of a list of programs -----------------------------------------------------------
 
 def test_the_state_front_is_the_best_per_bucket_and_marks_buckets_that_fewer_states_beat():

@@ -74,13 +74,6 @@ def own_registry(monkeypatch, evosearch_cache):
         del sys.modules[name]
 
 
-@pytest.fixture
-def no_descriptions(monkeypatch):
-    """Describing hall-of-fame programs (sympy, about a second each) is not what these searches test."""
-    import evosearch.search.describe as describe_module
-    monkeypatch.setattr(describe_module, "describe_program", lambda prog: {}, raising=False)
-
-
 def write_task(folder, file="my_tasks.py", name="tiny_regression", source=TASK_SOURCE):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / file).write_text(source.format(name=name))
