@@ -9,6 +9,7 @@ import keyword
 import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import primitives
@@ -90,7 +91,17 @@ def kinds(prog: Program, lines: tuple[int, ...] | None = None) -> KindTable:
     """Abstract execution: the kind of every defined variable before each statement and at the
     return (``len(prog.statements) + 1`` entries, see ``KindTable``). Raises ProgramError on the
     first problem. ``lines`` gives the source line of each statement and of the return, for error
-    messages. Time and memory linear in the program's length."""
+    messages. Time and memory linear in the program's length. The tables of recent well-kinded
+    programs are kept (the search asks for a tournament winner's again with each child it mutates)."""
+    return _kinds(prog, lines) if lines else _recent_kinds(prog)
+
+
+@lru_cache(maxsize=4096)
+def _recent_kinds(prog: Program) -> KindTable:
+    return _kinds(prog, None)
+
+
+def _kinds(prog: Program, lines: tuple[int, ...] | None) -> KindTable:
     def _line(n: int) -> int:  # n: 1-based statement number; the return is len(statements) + 1
         return lines[n - 1] if lines else n + 1
 
@@ -145,8 +156,12 @@ def _fname(prim) -> str:
 def _is_name(name) -> bool:
     """A name that prints as itself: Python reads keywords differently and NFKC-normalises
     identifiers (``ﬁ`` is ``fi``), so a program holding such a name would not round-trip."""
-    return (isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)
-            and unicodedata.normalize("NFKC", name) == name)
+    return isinstance(name, str) and _prints_as_itself(name)
+
+
+@lru_cache(maxsize=65536)
+def _prints_as_itself(name: str) -> bool:
+    return name.isidentifier() and not keyword.iskeyword(name) and unicodedata.normalize("NFKC", name) == name
 
 
 def check(prog: Program, lines: tuple[int, ...] | None = None) -> None:
