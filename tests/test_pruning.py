@@ -58,11 +58,11 @@ def test_the_runs_laid_end_to_end_say_what_three_runs_apart_say():
     """lr_reason runs lr x 1, 0.1 and 3.7 as one numpy run over three copies of the parameter tensors;
     on the search's own children, per-tensor reductions included, its verdicts are those of three
     separate runs (programs with a global reduction always take the separate runs)."""
-    from evosearch.lang.pruning import _lr_reason_apart
+    from evosearch.lang.pruning import _lr_reason
     rng, verdicts, reducing = random.Random(5), [], 0
     for start in ("adamw", "lion", "rmsprop"):
         for child, _ in checked_walk(reference.load(start), rng, MutationConfig(), 300):
-            verdicts.append((lr_reason(child), _lr_reason_apart(child)))
+            verdicts.append((lr_reason(child), _lr_reason(child, together=False)))
             reducing += any(s.primitive.reduces == "tensor" for s in child.statements)
     assert [a for a, _ in verdicts] == [b for _, b in verdicts]
     passed = sum(a is None for a, _ in verdicts)

@@ -34,35 +34,27 @@ def lr_reason(prog: Program) -> str | None:
     The three runs go step by step together, so that a program that ignores lr is found at its
     first step (most are), not after all of them; they run as one, laid end to end as three copies
     of the parameter tensors with lr given per element (a per-tensor reduction still sees one run's
-    tensor), unless the program reduces over all tensors at once."""
-    if any(s.primitive.reduces == "global" for s in prog.statements):
-        return _lr_reason_apart(prog)
-    w, grads, lrs = fixed_inputs()
-    scales = (1.0, *LR_SCALES)
-    n, runs = len(w), len(scales)
-    step = numpy_stepper(prog, SIZES * runs)
-    w3, per_run = np.tile(w, runs), np.repeat(np.array(scales), n)
-    states = {name: np.zeros(n * runs) for name in prog.state_names}
-    for k in range(STEPS):
-        env = {WEIGHT: w3, GRAD: np.tile(grads[k], runs), LR: lrs[k] * per_run, STEP: np.float64(k + 1), **states}
-        update, states = step(env)
-        why = _disproportion(update[:n], [update[n * (j + 1):n * (j + 2)] for j in range(len(LR_SCALES))], k)
-        if why:
-            return why
-    return None
+    tensor), unless the program reduces over all tensors at once, which would mix them."""
+    return _lr_reason(prog, together=not any(s.primitive.reduces == "global" for s in prog.statements))
 
 
-def _lr_reason_apart(prog: Program) -> str | None:
-    """``lr_reason`` with the three runs apart (a global reduction would mix runs laid end to end)."""
+def _lr_reason(prog: Program, together: bool) -> str | None:
+    """``lr_reason`` with the three runs laid end to end in one numpy run (``together``) or apart."""
     w, grads, lrs = fixed_inputs()
-    runs = {scale: {name: np.zeros(len(w)) for name in prog.state_names} for scale in (1.0, *LR_SCALES)}
-    step = numpy_stepper(prog, SIZES)
+    n, scales = len(w), (1.0, *LR_SCALES)
+    groups = [scales] if together else [(scale,) for scale in scales]
+    copies = len(groups[0])                   # of the parameter tensors, in each numpy run
+    step = numpy_stepper(prog, SIZES * copies)
+    w_all, lr_of = np.tile(w, copies), [np.repeat(np.array(group), n) for group in groups]
+    states = [{name: np.zeros(n * copies) for name in prog.state_names} for _ in groups]
     for k in range(STEPS):
-        updates = {}
-        for scale, states in runs.items():
-            env = {WEIGHT: w, GRAD: grads[k], LR: np.float64(lrs[k] * scale), STEP: np.float64(k + 1), **states}
-            updates[scale], runs[scale] = step(env)
-        why = _disproportion(updates[1.0], [updates[scale] for scale in LR_SCALES], k)
+        g_all, updates = np.tile(grads[k], copies), []
+        for j, per_element in enumerate(lr_of):
+            env = {WEIGHT: w_all, GRAD: g_all, LR: lrs[k] * per_element, STEP: np.float64(k + 1), **states[j]}
+            update, states[j] = step(env)
+            updates.append(update)
+        update = np.concatenate(updates)            # the runs of 1.0, then of each of LR_SCALES
+        why = _disproportion(update[:n], [update[n * j:n * (j + 1)] for j in range(1, len(scales))], k)
         if why:
             return why
     return None
