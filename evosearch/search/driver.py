@@ -56,7 +56,7 @@ def make_executor(cfg: SearchConfig, suite: SuiteSpec):
     """The executor the config asks for: in-process, or Ray actors (starting or joining Ray)."""
     if cfg.in_process:
         from .executors import InProcessExecutor
-        return InProcessExecutor(suite, batch_size=cfg.batch() or InProcessExecutor.auto_batch(cfg.population_size))
+        return InProcessExecutor(suite, batch_size=cfg.batch(), population=cfg.population_size)
     from .executors import RayExecutor, init_ray
     init_ray(cfg.address or None, cfg.workers or None, modules=cfg.task_modules)
     return RayExecutor(suite, workers=cfg.workers or None, batch_size=cfg.batch(),

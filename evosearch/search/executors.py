@@ -25,12 +25,13 @@ from .suite import Evaluation, SuiteEvaluator, SuiteSpec
 
 class InProcessExecutor:
     """Evaluates in the driver process, ``batch_size`` candidates per ``poll`` (debugging;
-    deterministic: None means 1), trained together where the suite's ``batched`` says so."""
+    deterministic: None means ``auto_batch(population)``), trained together where the suite's
+    ``batched`` says so."""
 
-    def __init__(self, spec: SuiteSpec, batch_size: int | None = 1):
+    def __init__(self, spec: SuiteSpec, batch_size: int | None = 1, population: int = 100):
         self.evaluator = SuiteEvaluator(spec)
         self.queue: deque[Candidate] = deque()
-        self.batch_size = batch_size or 1       # never sized by time: that would end determinism
+        self.batch_size = batch_size or self.auto_batch(population)
         self.workers = 1
         self.replaced = 0
 
