@@ -70,6 +70,19 @@ class Hook:
             self.on_update(evo, executor)
 
 
+
+class ActorNodes(Hook):
+    """A Hook that records, at the search's first update, the node of each worker actor
+    (``nodes``: node ids, one per actor)."""
+
+    def __init__(self, ray):
+        super().__init__(self._ask)
+        self.ray, self.nodes = ray, None
+
+    def _ask(self, evo, executor) -> None:
+        if self.nodes is None:
+            self.nodes = self.ray.get([a.node_id.remote() for a in executor.actors])
+
 def check_run_store(folder: Path, outcome) -> list[dict]:
     """Invariants of every finished run: ids 0..N-1 each recorded once, counts that agree."""
     rows = candidates(folder)

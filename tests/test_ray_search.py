@@ -19,7 +19,7 @@ import pytest
 
 from evosearch import Program, cli
 from evosearch.search.driver import run_search
-from runs import TASK, Hook, check_run_store, tiny_config, two_node_cluster
+from runs import TASK, ActorNodes, Hook, check_run_store, tiny_config, two_node_cluster
 
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -112,19 +112,14 @@ def test_a_killed_worker_is_replaced_and_nothing_is_lost_or_counted_twice(local_
 def test_search_on_a_two_node_cluster_uses_both_nodes(ray_module, baselines, no_descriptions, tmp_path):
     ray = ray_module
     with two_node_cluster(ray) as (cluster, _):
-        seen = {}
-
-        def ask_nodes(evo, executor):
-            if not seen:
-                seen["actors"] = ray.get([a.node_id.remote() for a in executor.actors])
-
+        actors = ActorNodes(ray)
         folder = tmp_path / "run"
         # workers = 0: one actor per CPU of the whole cluster; --address joins it
         outcome = run_search(tiny_config(max_evals=8, workers=0, address=cluster.address), folder,
-                             progress=Hook(ask_nodes))
+                             progress=actors)
         nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
         assert len(nodes) == 2
-        assert sorted(seen["actors"]) == sorted(nodes)
+        assert sorted(actors.nodes) == sorted(nodes)
         assert outcome.stopped_by == "max_evals" and outcome.evaluations == 8
         rows = check_run_store(folder, outcome)
         used = {r["worker"].split(":")[0] for r in rows if r["status"] == "evaluated"}

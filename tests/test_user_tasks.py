@@ -15,7 +15,7 @@ import tasks
 from evosearch import cli
 from evosearch.search.config import ConfigError, SearchConfig, load_config
 from evosearch.search.driver import run_search
-from runs import Hook, check_run_store, two_node_cluster
+from runs import ActorNodes, Hook, check_run_store, two_node_cluster
 from tasks import external
 
 # A complete task, as the README shows one: data, model, loss, sizes (about 20 ms per evaluation).
@@ -243,18 +243,13 @@ def test_on_a_two_node_cluster_the_module_reaches_the_workers_through_runtime_en
     write_task(tmp_path / "project")
     cfg = load_config(write_config(tmp_path / "project" / "search.toml"))
     with two_node_cluster(ray) as (cluster, worker_node):
-        seen = {}
-
-        def ask_nodes(evo, executor):
-            if not seen:
-                seen["actors"] = ray.get([a.node_id.remote() for a in executor.actors])
-
+        actors = ActorNodes(ray)
         folder = tmp_path / "run"
         outcome = run_search(replace(cfg, max_evals=8, workers=0, address=cluster.address), folder,
-                             progress=Hook(ask_nodes))
+                             progress=actors)
         nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
         assert len(nodes) == 2 and worker_node.node_id in nodes
-        assert sorted(seen["actors"]) == sorted(nodes)            # one actor on each node
+        assert sorted(actors.nodes) == sorted(nodes)            # one actor on each node
         rows = check_run_store(folder, outcome)
         evaluated = [r for r in rows if r["status"] == "evaluated"]
         assert len(evaluated) == 8 and all('"tiny_regression"' in r["task_fitness"] for r in evaluated)
