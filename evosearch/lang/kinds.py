@@ -16,7 +16,7 @@ import primitives
 from primitives import SCALAR, TENSOR
 
 from .errors import ProgramError
-from .ir import GRAD, LR, STEP, WEIGHT, Const, Var
+from .ir import GRAD, LR, STEP, WEIGHT, Const, Statement, Var
 from .limits import check_statements
 
 if TYPE_CHECKING:
@@ -111,28 +111,7 @@ def _kinds(prog: Program, lines: tuple[int, ...] | None) -> KindTable:
     env = dict(inputs)
     results = []
     for i, s in enumerate(prog.statements, start=1):
-        prim = primitives.registry().get(s.op)
-        if prim is None:
-            raise ProgramError(f"unknown function {s.op!r}", _line(i))
-        if len(s.args) != prim.arity:
-            raise ProgramError(f"{_fname(prim)} takes {prim.arity} argument"
-                               f"{'s' if prim.arity != 1 else ''}, got {len(s.args)}", _line(i))
-        arg_kinds = []
-        for pos, (a, want) in enumerate(zip(s.args, prim.arg_kinds), start=1):
-            if isinstance(a, Var):
-                if a.name not in env:
-                    raise ProgramError(f"undefined variable {a.name!r}", _line(i))
-                k = env[a.name]
-            else:
-                k = SCALAR
-            if want == TENSOR and k != TENSOR:
-                raise ProgramError(f"a scalar where a tensor is needed: argument {pos} of {_fname(prim)} "
-                                   f"is {'the number ' + str(a) if isinstance(a, Const) else repr(a.name)}",
-                                   _line(i))
-            arg_kinds.append(k)
-        if s.target in primitives.CONSTANTS:
-            raise ProgramError(f"{s.target!r} is a constant and cannot be assigned", _line(i))
-        env[s.target] = prim.result(tuple(arg_kinds))
+        env[s.target] = statement_kind(s, env, _line(i))
         results.append(env[s.target])
     ret = _line(len(prog.statements) + 1)
     want = 1 + len(prog.state_names)
@@ -147,6 +126,32 @@ def _kinds(prog: Program, lines: tuple[int, ...] | None) -> KindTable:
             what = "the update" if pos == 0 else f"the new value of state {prog.state_names[pos - 1]!r}"
             raise ProgramError(f"a scalar where a tensor is needed: {what} ({name!r}) must be a tensor", ret)
     return KindTable(inputs, tuple(s.target for s in prog.statements), tuple(results))
+
+
+def statement_kind(s: Statement, scope: Mapping[str, str], line: int | None = None) -> str:
+    """The kind of statement ``s``'s value when it reads the variables of ``scope`` (name -> kind,
+    as a KindTable entry gives them); ProgramError, at ``line``, if it cannot run there."""
+    prim = primitives.registry().get(s.op)
+    if prim is None:
+        raise ProgramError(f"unknown function {s.op!r}", line)
+    if len(s.args) != prim.arity:
+        raise ProgramError(f"{_fname(prim)} takes {prim.arity} argument"
+                           f"{'s' if prim.arity != 1 else ''}, got {len(s.args)}", line)
+    arg_kinds = []
+    for pos, (a, want) in enumerate(zip(s.args, prim.arg_kinds), start=1):
+        if isinstance(a, Var):
+            if a.name not in scope:
+                raise ProgramError(f"undefined variable {a.name!r}", line)
+            k = scope[a.name]
+        else:
+            k = SCALAR
+        if want == TENSOR and k != TENSOR:
+            raise ProgramError(f"a scalar where a tensor is needed: argument {pos} of {_fname(prim)} "
+                               f"is {'the number ' + str(a) if isinstance(a, Const) else repr(a.name)}", line)
+        arg_kinds.append(k)
+    if s.target in primitives.CONSTANTS:
+        raise ProgramError(f"{s.target!r} is a constant and cannot be assigned", line)
+    return prim.result(tuple(arg_kinds))
 
 
 def _fname(prim) -> str:
@@ -164,6 +169,14 @@ def _prints_as_itself(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name) and unicodedata.normalize("NFKC", name) == name
 
 
+def check_variable_name(name) -> None:
+    """ProgramError unless ``name`` can name a variable."""
+    if not _is_name(name):
+        raise ProgramError(f"{name!r} is not a valid variable name")
+    if name in primitives.CONSTANTS:
+        raise ProgramError(f"{name!r} is a constant and cannot be used as a variable")
+
+
 def check(prog: Program, lines: tuple[int, ...] | None = None) -> None:
     """Raise ProgramError unless the program is well-formed and well-kinded (and within the
     statement limit, checked first: programs built without text, from JSON or by mutation, too)."""
@@ -171,10 +184,7 @@ def check(prog: Program, lines: tuple[int, ...] | None = None) -> None:
     if not _is_name(prog.name):
         raise ProgramError(f"function name {prog.name!r} is not an identifier")
     for name in prog.inputs + tuple(s.target for s in prog.statements) + prog.outputs:
-        if not _is_name(name):
-            raise ProgramError(f"{name!r} is not a valid variable name")
-        if name in primitives.CONSTANTS:
-            raise ProgramError(f"{name!r} is a constant and cannot be used as a variable")
+        check_variable_name(name)
     for req in (WEIGHT, GRAD, LR):
         if req not in prog.inputs:
             raise ProgramError(f"the signature must declare the input {req!r}")

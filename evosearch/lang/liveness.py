@@ -84,6 +84,7 @@ def reads_input(prog: Program, name: str) -> bool:
     return ("in", name) in _reach(prog, flow, [flow.returns[0]], across_steps=True)
 
 
+@lru_cache(maxsize=4096)
 def pruning_reason(prog: Program) -> str | None:
     """Why a well-kinded program is not worth training (None if it is): an update that never reads
     the gradient cannot learn; one that never reads lr ignores the schedule."""

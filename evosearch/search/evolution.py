@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from evosearch.lang.canonical import canonical_hash
+from evosearch.lang.edits import dead_edit
 from evosearch.lang.errors import ProgramError
 from evosearch.lang.fingerprint import fingerprint
 from evosearch.lang.kinds import check
@@ -146,8 +147,9 @@ class RegularizedEvolution:
         self._warm_asked = False
 
     # -- helpers ----------------------------------------------------------------------------
-    def _candidate(self, prog: Program, parent: int | None, mutation: str, with_fingerprint=True) -> Candidate:
-        c = Candidate(self.next_id, prog, parent, mutation, canonical_hash(prog),
+    def _candidate(self, prog: Program, parent: int | None, mutation: str, with_fingerprint=True,
+                   canonical: str | None = None) -> Candidate:
+        c = Candidate(self.next_id, prog, parent, mutation, canonical or canonical_hash(prog),
                       fingerprint(prog) if with_fingerprint else "")
         self.next_id += 1
         return c
@@ -203,19 +205,23 @@ class RegularizedEvolution:
                     how.append(what)
                 how = "; ".join(how)
                 self.counters.generated += 1
-                try:
-                    check(prog)
-                except ProgramError:
+                # a child that differs from its parent only in dead code is judged as the parent:
+                # the same verdicts as the full analyses, at a fraction of their cost
+                judged = parent.candidate.program if steps == 1 and dead_edit(parent.candidate.program, prog) else prog
+                if judged is prog:
+                    try:
+                        check(prog)
+                    except ProgramError:
+                        self.counters.rejected += 1
+                        continue
+                if pruning_reason(judged) is not None:
                     self.counters.rejected += 1
                     continue
-                if pruning_reason(prog) is not None:
-                    self.counters.rejected += 1
-                    continue
-                if self.config.max_states and len(live_states(prog)) > self.config.max_states:
+                if self.config.max_states and len(live_states(judged)) > self.config.max_states:
                     self.counters.rejected += 1       # over the memory budget ([search] max_states)
                     continue
                 # (a program canonically equal to one already told has passed this rule)
-                if (self.config.lr_proportional and canonical_hash(prog) not in self.hash_cache
+                if (self.config.lr_proportional and canonical_hash(judged) not in self.hash_cache
                         and lr_reason(prog) is not None):
                     self.counters.rejected += 1
                     continue
@@ -225,7 +231,8 @@ class RegularizedEvolution:
                 continue
             # The fingerprint (a few hundred microseconds) is only computed when the canonical
             # hash (cheaper) has not been seen.
-            child = self._candidate(child_prog, parent.candidate.id, how, with_fingerprint=False)
+            child = self._candidate(child_prog, parent.candidate.id, how, with_fingerprint=False,
+                                    canonical=canonical_hash(judged))
             if child.canonical_hash not in self.hash_cache:
                 child = replace(child, fingerprint=fingerprint(child_prog))
             hit = self._cached(child)
