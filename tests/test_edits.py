@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from evosearch import Program, reference
 from evosearch.lang.canonical import canonical_hash
 from evosearch.lang.edits import dead_edit
@@ -47,12 +49,12 @@ def _valid(prog: Program) -> bool:
         return False
 
 
-def _walk_pairs(n: int, seed: int):
+def _walk_pairs(n: int, seed: int, starts: list[Program], config: MutationConfig):
     """(parent, child) pairs from a random walk of single mutations through valid programs."""
-    rng, parents, cfg = random.Random(seed), [ADAMW, BLOATED], MutationConfig()
+    rng, parents = random.Random(seed), list(starts)
     for _ in range(n):
         parent = rng.choice(parents)
-        child, _ = mutate(parent, rng, cfg)
+        child, _ = mutate(parent, rng, config)
         yield parent, child
         if _valid(child):
             parents.append(child)
@@ -62,7 +64,7 @@ def _walk_pairs(n: int, seed: int):
 
 def test_every_accepted_dead_edit_is_judged_as_its_parent_would_be():
     kinds_seen, accepted = set(), 0
-    for parent, child in _walk_pairs(4000, seed=0):
+    for parent, child in _walk_pairs(4000, seed=0, starts=[ADAMW, BLOATED], config=MutationConfig()):
         if not dead_edit(parent, child):
             continue
         accepted += 1
@@ -74,6 +76,23 @@ def test_every_accepted_dead_edit_is_judged_as_its_parent_would_be():
     # not vacuous: a good share of children are dead edits, of all three shapes
     assert accepted >= 600, accepted
     assert kinds_seen == {-1, 0, 1}
+
+
+@pytest.mark.parametrize("config, least", [(MutationConfig(wrap=0.5, wrap_read=1.0), 100),
+                                           # live statements only: what is left are dead insertions
+                                           (MutationConfig(effective=True, wrap=0.5, wrap_read=1.0), 20),
+                                           (MutationConfig(max_statements=12), 100)],
+                         ids=["wraps", "effective", "short"])
+def test_dead_edits_of_every_reference_program_under_other_mutation_settings(config, least):
+    accepted = 0
+    starts = [reference.load(name) for name in reference.names()]
+    for parent, child in _walk_pairs(1500, seed=1, starts=starts, config=config):
+        if dead_edit(parent, child):
+            accepted += 1
+            check(child)
+            assert canonical_hash(child) == canonical_hash(parent), (str(parent), str(child))
+            assert live_states(child) == live_states(parent) and pruning_reason(child) == pruning_reason(parent)
+    assert accepted >= least, accepted
 
 
 def _edited(old: str, new: str) -> Program:
