@@ -208,3 +208,25 @@ def test_effective_deletions_keep_dead_code_from_piling_up():
                 assert dead[-1] == 0
         return sum(dead) / len(dead)
     assert walk(True) < 0.75 * walk(False)
+
+
+@pytest.mark.parametrize("config", [MutationConfig(insert=0.0, delete=0.0, change_function=0.0),
+                                    MutationConfig(constants_only=True)], ids=["modify_argument", "constants_only"])
+def test_new_literals_are_never_negative_zero_and_children_print_back_as_themselves(config):
+    """A literal scaled or drawn near zero rounds to 0.0, never to -0.0: Const(-0.0) equals Const(0.0)
+    but prints differently, so the cached analyses (canonical hash) would depend on which they saw
+    first, and the child would not print back as itself after a parse."""
+    tiny = Program.parse("def train(w, g, lr):\n    a = g * -0.0000004\n    b = a * -0.0000003\n"
+                         "    u = b * lr\n    return u\n")
+    rng, zeros = random.Random(0), 0
+    for _ in range(400):
+        child, _ = mutate(tiny, rng, config)
+        literals = [a.value for s in child.statements for a in s.args if hasattr(a, "value") and not a.name]
+        assert all(str(v) != "-0.0" for v in literals), str(child)
+        zeros += sum(v == 0.0 for v in literals)
+        try:
+            check(child)
+        except ProgramError:
+            continue                   # e.g. a variable replaced by a literal where a tensor is needed
+        assert str(Program.parse(str(child))) == str(child)
+    assert zeros > 20          # the near-zero cases were drawn

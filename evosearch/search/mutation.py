@@ -115,7 +115,18 @@ def _scope(prog: Program, index: int) -> dict[str, str]:
 
 
 def _random_constant(rng: random.Random) -> Const:
-    return Const(round(rng.gauss(0.0, 1.0), 6))
+    return _literal(rng.gauss(0.0, 1.0))
+
+
+def _scaled_constant(old: Const, rng: random.Random) -> Const:
+    return _literal(old.value * 2.0 ** rng.gauss(0.0, 1.0))
+
+
+def _literal(value: float) -> Const:
+    """``value`` to 6 decimals, -0.0 made 0.0 (as the parser's ``const`` does): ``Const(-0.0)`` equals
+    ``Const(0.0)`` but prints as ``-0.0``, so a program holding it would hash by whichever of the
+    two the analyses' caches saw first, and would not print back as itself after a parse."""
+    return Const(round(value, 6) + 0.0)
 
 
 def _random_arg(rng: random.Random, scope: dict[str, str], want: str, config: MutationConfig):
@@ -194,7 +205,7 @@ def _modify_argument(prog: Program, rng: random.Random, config: MutationConfig) 
         if rng.random() < 0.5:
             new = _random_constant(rng)
         else:
-            new = Const(round(old.value * 2.0 ** rng.gauss(0.0, 1.0), 6))
+            new = _scaled_constant(old, rng)
     else:
         scope = _scope(prog, index)
         want = stmt.primitive.arg_kinds[pos]
@@ -213,7 +224,7 @@ def _modify_constant(prog: Program, rng: random.Random) -> tuple[Program, str]:
     i, pos = rng.choice(slots)
     stmt = prog.statements[i]
     old = stmt.args[pos]
-    new = _random_constant(rng) if rng.random() < 0.5 else Const(round(old.value * 2.0 ** rng.gauss(0.0, 1.0), 6))
+    new = _random_constant(rng) if rng.random() < 0.5 else _scaled_constant(old, rng)
     new_stmt = Statement(stmt.target, stmt.op, stmt.args[:pos] + (new,) + stmt.args[pos + 1:])
     return (_replace(prog, prog.statements[:i] + (new_stmt,) + prog.statements[i + 1:]),
             f"modify constant {pos + 1} of `{stmt}`: {old} -> {new}")
