@@ -117,9 +117,11 @@ def test_edits_that_reach_the_update_or_change_a_kind_are_refused():
     assert dead_edit(BLOATED, _edited("    u = u * lr\n", "    z = g * 2.0\n    u = u * lr\n"))
     assert not dead_edit(BLOATED, _edited("    d = sign(g)\n", "    d = sign(g)\n    m = sign(g)\n"))  # m read later
     assert not dead_edit(BLOATED, _edited("    u = u * lr\n", "    u = u * lr\n    u = u * lr\n"))  # returned
+    assert dead_edit(BLOATED, _edited("    d = sign(g)\n", "    d = g * 3.0\n    d = sign(g)\n"))  # assigned again
     # deleted: dead, and nothing later reads its target, or it keeps an earlier value of the same kind
     assert dead_edit(BLOATED, _without(3))                 # q = d * 2.0
     assert dead_edit(BLOATED, _without(4))                 # k = lr * 3.0
+    assert dead_edit(BLOATED, _without(0))                 # u = g * g: u is assigned again before a read
     assert not dead_edit(BLOATED, _without(2))             # d = sign(g): q would read an undefined d
     assert not _valid(_without(2))
     assert not dead_edit(BLOATED, _without(1))             # m = interp(g, m, 0.9): live
