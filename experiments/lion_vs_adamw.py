@@ -107,9 +107,20 @@ def make_signum(wd: float):
     return lambda params, lr: Signum(params, lr=lr, beta=0.9, weight_decay=wd)
 
 
+# AdamW with a small beta2, at the betas of the best program of the rediscovery's AdamW-constants-only
+# baseline (results/lion_rediscovery.md). A second moment that follows the last few g^2 makes m / sqrt(v)
+# close to a sign of the momentum, so its updates are Lion-sized: tuned on Lion's grid, as Signum is.
+SMALL_BETAS = (0.773121, 0.521463)
+
+
+def make_adamw_small_beta2(wd: float):
+    return lambda params, lr: torch.optim.AdamW(params, lr=lr, betas=SMALL_BETAS, weight_decay=wd, foreach=True)
+
+
 OPTIMIZERS = {"adamw": (make_adamw, ADAMW_LRS, ADAMW_WDS), "signum": (make_signum, LION_LRS, LION_WDS),
-              "lion": (make_lion, LION_LRS, LION_WDS)}
-LABELS = {"adamw": "AdamW", "signum": "Signum", "lion": "Lion"}
+              "lion": (make_lion, LION_LRS, LION_WDS),
+              "adamw_small_beta2": (make_adamw_small_beta2, LION_LRS, LION_WDS)}
+LABELS = {"adamw": "AdamW", "signum": "Signum", "lion": "Lion", "adamw_small_beta2": "AdamW β (0.77, 0.52)"}
 
 
 @dataclass(frozen=True)
@@ -380,6 +391,34 @@ def ladder_table(results: list[dict]) -> str:
             + head + "\n".join(lines) + "\n")
 
 
+def others_table(results: list[dict]) -> str:
+    """Each optimizer beyond the ladder, in the settings that ran it: its tuned setting and
+    confirmation loss, and against each ladder optimizer of that setting the difference (positive:
+    it is better), the paired t and the seeds it wins; "" when no setting ran one."""
+    lines = []
+    for r in sorted(results, key=lambda r: (r["task"], r["steps"], r["batch_size"])):
+        for name in (k for k in OPTIMIZERS if k not in LADDER and k in r):
+            o = r[name]
+            against = []
+            for k in (k for k in LADDER if k in r):
+                v = r["comparisons"].get(f"{k}-{name}")
+                if v:
+                    against.append(f"vs {LABELS[k]} {v['difference']:+.4f}, t {paired_t(v, r[k]):+.1f}, "
+                                   f"{v['wins']}/{v['n']}")
+            lines.append(f"| {r['task']} | {r['batch_size']} | {r['steps']} | {LABELS[name]} "
+                         f"| {fmt_lr(o['lr'])}, {o['weight_decay']:g} | {o['mean']:.4f} ± {o['std']:.4f} "
+                         f"| {'; '.join(against)} |")
+    if not lines:
+        return ""
+    return ("\n### Beyond the ladder\n\n"
+            f"AdamW β (0.77, 0.52): AdamW with the betas {SMALL_BETAS} of the rediscovery's AdamW-constants-only "
+            "baseline's best program, tuned on Lion's grid. Against each optimizer: its lead in mean "
+            "validation loss (positive: this one is better), the paired t and the confirmation seeds "
+            "on which it is better.\n\n"
+            "| task | batch | steps | optimizer | lr, wd | val loss | against the ladder |\n"
+            "|---|---:|---:|---|---|---|---|\n" + "\n".join(lines) + "\n")
+
+
 def write(out: Path, meta: dict, results: list[dict], runs: list[Run]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
@@ -399,7 +438,7 @@ def write(out: Path, meta: dict, results: list[dict], runs: list[Run]) -> None:
         + f"\nLion better in {counts['Lion']}, AdamW better in {counts['AdamW']}, tie in {counts['tie']} "
         f"of {len(compared)} settings"
         + (f" ({counts['failed']} failed)" if counts["failed"] else "") + ".\n"
-        + ladder_table(results)
+        + ladder_table(results) + others_table(results)
         + (f"\nSkipped for lack of budget: {', '.join(meta['skipped'])}.\n" if meta["skipped"] else ""))
 
 

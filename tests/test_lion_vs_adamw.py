@@ -97,3 +97,24 @@ def test_ladder_study_runs_and_append_adds_an_optimizer(run, tmp_path, evosearch
 
     # with every requested optimizer present there is nothing left to run
     assert "total 0.0 min" in run(*common, "--optimizers", "signum,lion", "--append")
+
+
+def test_small_beta2_adamw_is_compared_with_each_rung_beyond_the_ladder(run, study, tmp_path, evosearch_cache):
+    """The sign-like AdamW (the rediscovery's constants-only betas) is torch's AdamW at those betas,
+    tuned on Lion's grid, and the report sets it against each rung of the ladder."""
+    opt = study.OPTIMIZERS["adamw_small_beta2"][0](0.5)([torch.nn.Parameter(torch.zeros(2))], 1e-3)
+    assert isinstance(opt, torch.optim.AdamW)
+    assert opt.param_groups[0]["betas"] == study.SMALL_BETAS and opt.param_groups[0]["weight_decay"] == 0.5
+    assert study.OPTIMIZERS["adamw_small_beta2"][1:] == study.OPTIMIZERS["lion"][1:]
+
+    out = tmp_path / "study"
+    run("--tasks", "quadratic", "--batch-sizes", "16", "--steps", "4", "--seeds", 1, "--confirm-seeds", 2,
+        "--force", "--out", out, "--optimizers", "adamw,signum,lion,adamw_small_beta2")
+    [r] = json.loads(out.with_suffix(".json").read_text())["results"]
+    text = out.with_suffix(".md").read_text()
+    assert "### AdamW → Signum → Lion" in text and "### Beyond the ladder" in text
+    [row] = [line for line in text.splitlines() if line.startswith("| quadratic | 16 | 4 | AdamW β (0.77, 0.52)")]
+    for name, label in (("adamw", "AdamW"), ("signum", "Signum"), ("lion", "Lion")):
+        v = r["comparisons"][f"{name}-adamw_small_beta2"]
+        assert v["difference"] == pytest.approx(r[name]["mean"] - r["adamw_small_beta2"]["mean"])
+        assert f"vs {label} {v['difference']:+.4f}" in row
