@@ -9,7 +9,8 @@ ratios measured in one run (README, "GPUs"):
    on the GPU (the search batches only where it is);
 3. what ``[executor] deterministic`` (``torch.use_deterministic_algorithms``) costs, and whether
    two runs of a seed agree bit for bit with it and without it;
-4. a short search with ``device = "cuda"`` and two evaluators per GPU (``gpus_per_worker = 0.5``);
+4. a short search with ``device = "cuda"`` and two evaluators per GPU (``gpus_per_worker = 0.5``;
+   ``--shares 1 0.5 0.25`` runs one search at each share, to compare one, two and four per GPU);
 5. the export benchmark on CUDA (``bench_export.py --device cuda``): exported Lion against
    lion-pytorch and the memory-bandwidth floor.
 
@@ -127,7 +128,13 @@ def search(task_name: str, device_name: str, seconds: float, gpus_per_worker: fl
                        gpus_per_worker=gpus_per_worker, workers=workers)
     folder = Path(tempfile.mkdtemp(prefix="evosearch-gpu-check-")) / "run"
     t0 = time.perf_counter()
-    outcome = run_search(cfg, folder)
+    try:
+        outcome = run_search(cfg, folder)
+    finally:
+        # the embedded Ray started for this search has its worker count as its CPUs: the next
+        # search, with another share, starts its own (run_search joins a running Ray as it is)
+        import ray
+        ray.shutdown()
     wall = time.perf_counter() - t0
     db = sqlite3.connect(folder / "run.sqlite")
     where = sorted({json.loads(m).get("device", {}).get("name", "?") for (m,) in
@@ -156,6 +163,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--n", type=int, default=24, help="candidates per one-at-a-time timing")
     ap.add_argument("--ks", type=int, nargs="+", default=[32, 256], help="batch sizes of batched evaluation")
     ap.add_argument("--search-seconds", type=float, default=90)
+    ap.add_argument("--shares", type=float, nargs="+", default=[0.5],
+                    help="gpus_per_worker of each step-4 search on a GPU (default 0.5: two evaluators per GPU)")
+    ap.add_argument("--no-throughput", action="store_true", help="skip steps 1-2 (measured already)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (the test suite's dry run on the CPU)")
     ap.add_argument("--no-search", action="store_true", help="skip step 4 (a machine without Ray)")
     ap.add_argument("--no-export", action="store_true", help="skip step 5 (a machine without lion-pytorch)")
@@ -172,7 +182,7 @@ def main(argv=None) -> dict:
 
     # 1-2. throughput, one at a time and batched
     report["throughput"] = {}
-    for name in dict.fromkeys([args.task, args.vit]):
+    for name in [] if args.no_throughput else dict.fromkeys([args.task, args.vit]):
         here = one_at_a_time(name, "proxy", device, args.n)
         host = one_at_a_time(name, "proxy", cpu, max(2, args.n // 4))
         row = {"one_at_a_time": here, "host_cpu": host,
@@ -186,23 +196,26 @@ def main(argv=None) -> dict:
             say(f"  batched K={k}: {b['evaluations_per_s']:.2f}/s, {b['x_one_at_a_time']:.2f}x one at a time "
                 f"(batched step {b['exact']} on this device)")
 
-    # 3. determinism
-    d = determinism(args.task, "proxy", device, max(2, args.n // 4))
-    report["determinism"] = d
-    say(f"deterministic algorithms: {d['cost']:.2f}x the time; two runs bit for bit: "
-        f"default {d['default']['bit_for_bit']}, deterministic {d['deterministic']['bit_for_bit']} "
-        f"({d['default']['compared']} trained candidates compared)")
+    # 3. determinism, on each task
+    report["determinism"] = {}
+    for name in dict.fromkeys([args.task, args.vit]):
+        d = report["determinism"][name] = determinism(name, "proxy", device, max(2, args.n // 4))
+        say(f"{name}: deterministic algorithms {d['cost']:.2f}x the time; two runs bit for bit: "
+            f"default {d['default']['bit_for_bit']}, deterministic {d['deterministic']['bit_for_bit']} "
+            f"({d['default']['compared']} trained candidates compared)")
 
     if args.out:       # what is measured so far, in case the rest does not finish
         args.out.write_text(json.dumps(report, indent=1, default=str))
-    # 4. a short search, two evaluators per GPU
-    share = 0.5 if device.type != "cpu" else 0.0
-    s = None if args.no_search else search(args.task, args.device, args.search_seconds, share,
-                                           6 if args.quick else 100000)
-    report["search"] = s
-    if s:
+    # 4. short searches, two evaluators per GPU (or each share asked for)
+    report["search"] = None if args.no_search else []
+    for share in [] if args.no_search else (args.shares if device.type != "cpu" else [0.0]):
+        s = search(args.task, args.device, args.search_seconds, share, 6 if args.quick else 100000)
+        report["search"].append(s)
         say(f"search: {s['evaluations']} trained in {s['seconds']:.0f} s ({s['evaluations_per_s']:.2f}/s) by "
-            f"{s['workers']} workers at {s['gpus_per_worker']:g} GPU each; recorded devices {s['devices']}")
+            f"{s['workers']} workers at {s['gpus_per_worker']:g} GPU each; recorded devices {s['devices']}; "
+            f"best fitness {s['best_fitness'] if s['best_fitness'] is None else round(s['best_fitness'], 4)}")
+        if args.out:
+            args.out.write_text(json.dumps(report, indent=1, default=str))
 
     # 5. the export benchmark
     if not args.no_export:

@@ -396,6 +396,7 @@ def test_gpu_check_dry_run_on_the_cpu(tmp_path):
     assert row["one_at_a_time"]["device"] == "cpu" and row["one_at_a_time"]["evaluations_per_s"] > 0
     assert row["one_at_a_time"]["adamw_fitness"] == row["host_cpu"]["adamw_fitness"]     # the same device
     assert set(row["batched"]) == {"2", "3"} and all(b["exact"] == "exact" for b in row["batched"].values())
-    assert report["search"]["evaluations"] == 6 and report["search"]["devices"] == ["cpu"]
-    assert report["determinism"]["default"]["bit_for_bit"] and report["determinism"]["deterministic"]["bit_for_bit"]
+    assert report["search"][0]["evaluations"] == 6 and report["search"][0]["devices"] == ["cpu"]
+    d = report["determinism"]["digits_mlp"]
+    assert d["default"]["bit_for_bit"] and d["deterministic"]["bit_for_bit"]
     assert "exported Lion (fused)" in report["export"] and "lion-pytorch" in printed
