@@ -128,13 +128,8 @@ def search(task_name: str, device_name: str, seconds: float, gpus_per_worker: fl
                        gpus_per_worker=gpus_per_worker, workers=workers)
     folder = Path(tempfile.mkdtemp(prefix="evosearch-gpu-check-")) / "run"
     t0 = time.perf_counter()
-    try:
-        outcome = run_search(cfg, folder)
-    finally:
-        # the embedded Ray started for this search has its worker count as its CPUs: the next
-        # search, with another share, starts its own (run_search joins a running Ray as it is)
-        import ray
-        ray.shutdown()
+    outcome = run_search(cfg, folder)     # a later share's search, with more workers, restarts the
+                                          # embedded Ray with more CPUs (executors.init_ray)
     wall = time.perf_counter() - t0
     db = sqlite3.connect(folder / "run.sqlite")
     where = sorted({json.loads(m).get("device", {}).get("name", "?") for (m,) in

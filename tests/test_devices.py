@@ -217,6 +217,8 @@ def test_workers_default_to_what_the_gpus_hold_and_more_are_refused():
     assert default_workers({"CPU": 16.0}, 0, workers=3) == 3
     with pytest.raises(ConfigError, match="workers = 4 at gpus_per_worker = 1 need 4 GPUs; the cluster has 1"):
         default_workers({"CPU": 16.0, "GPU": 1.0}, 1, workers=4)
+    with pytest.raises(ConfigError, match=r"workers = 3 need 3 CPUs \(one each\); the cluster has 2"):
+        default_workers({"CPU": 2.0}, 0, workers=3)
 
 
 def test_cuda_on_ray_without_gpus_per_worker_is_refused_before_anything_trains(tmp_path):

@@ -134,6 +134,34 @@ def test_search_on_a_two_node_cluster_uses_both_nodes(ray_module, baselines, no_
         assert own not in nodes
 
 
+def test_a_later_search_with_more_workers_starts_the_embedded_ray_again(ray_module, baselines, no_descriptions,
+                                                                        tmp_path, monkeypatch):
+    """Two searches in one process: the embedded Ray the first started with one CPU (its one
+    worker) is started again with two for the second's two workers, where Ray could not have placed
+    the second actor (its batches would have waited forever). A Ray this process did not start
+    (``ray.init`` by the user) is used as it is, and workers it cannot hold are an error."""
+    from evosearch.search.config import ConfigError
+    from evosearch.search.executors import RayExecutor, init_ray
+    from evosearch.search.suite import SuiteSpec
+    if ray_module.is_initialized():
+        ray_module.shutdown()
+    first = run_search(tiny_config(max_evals=4, workers=1), tmp_path / "one", progress=Hook())
+    assert first.evaluations == 4 and ray_module.cluster_resources().get("CPU") == 1
+    second = run_search(tiny_config(max_evals=8, workers=2), tmp_path / "two", progress=Hook())
+    assert second.evaluations == 8 and ray_module.cluster_resources().get("CPU") == 2
+    check_run_store(tmp_path / "two", second)
+    ray_module.shutdown()
+
+    monkeypatch.setenv("RAY_TQDM_PATCH_PRINT", "0")       # as init_ray does (test_devices.py says why)
+    ray_module.init(address="local", num_cpus=1, include_dashboard=False)
+    node = ray_module.get_runtime_context().get_node_id()
+    init_ray(None, 2)
+    assert ray_module.get_runtime_context().get_node_id() == node and ray_module.cluster_resources()["CPU"] == 1
+    with pytest.raises(ConfigError, match=r"workers = 2 need 2 CPUs \(one each\); the cluster has 1"):
+        RayExecutor(SuiteSpec((TASK,)), workers=2)
+    ray_module.shutdown()
+
+
 def test_a_lost_node_loses_nothing(ray_module, baselines, no_descriptions, tmp_path):
     """A worker node removed mid-search: the search finishes its budget on the head node, every
     candidate is recorded once, and those that were in flight on the lost node are trained again

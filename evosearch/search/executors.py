@@ -121,14 +121,25 @@ class WorkerStartError(ConfigError):
     the search stops (saved, resumable) with the reason."""
 
 
+_embedded: dict = {}     # the embedded Ray this process last started: {"node": its node id, "cpus": its CPUs}
+
+
 def init_ray(address: str | None = None, num_cpus: int | None = None, modules=()) -> None:
     """Join the cluster at ``address`` (or $RAY_ADDRESS), else start an embedded local Ray. On a
     cluster the researcher's task ``modules`` (absolute paths) travel to every node in the job's
     ``runtime_env`` (``py_modules``: one package, ``tasks.external.stage``); an embedded Ray's
-    workers run on this machine and load them by path, without a runtime_env to set up."""
+    workers run on this machine and load them by path, without a runtime_env to set up.
+
+    A Ray already running in this process is used as it is, except an embedded one started here
+    with fewer CPUs than ``num_cpus`` (an earlier search's, with fewer workers): that one is
+    started again with ``num_cpus``, since a worker it cannot place would never train."""
     import ray
     if ray.is_initialized():
-        return
+        ours = _embedded.get("node") == ray.get_runtime_context().get_node_id()
+        if not (ours and num_cpus and not address and _embedded["cpus"] < num_cpus):
+            return
+        ray.shutdown()
+    _embedded.clear()
     address = address or os.environ.get("RAY_ADDRESS")
     # Workers' own output (anything they print, beyond the warnings each evaluation returns) reaches
     # the driver's terminal; Ray's start-up messages stay below WARNING.
@@ -151,8 +162,10 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, modules=()
         # "local": without it Ray joins the last cluster started on this machine (ray start, or a
         # test's Cluster, via /tmp/ray/ray_current_cluster) and then refuses num_cpus.
         reaper.watch()        # first: what the driver starts from here on is Ray's, and goes with it
+        cpus = num_cpus or os.cpu_count() or 1
         with _loopback_only(ray):
-            ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **quiet)
+            ray.init(address="local", num_cpus=cpus, include_dashboard=False, **quiet)
+        _embedded.update(node=ray.get_runtime_context().get_node_id(), cpus=cpus)
 
 
 @contextmanager
@@ -208,10 +221,13 @@ def default_workers(resources: dict, gpus_per_worker: float = 0.0, workers: int 
     ``gpus_per_worker`` each (an actor Ray cannot place would hold its candidates forever):
     ConfigError when not one fits, or when the ``workers`` asked for do not."""
     if workers is not None:
-        gpus = resources.get("GPU", 0)
+        gpus, cpus = resources.get("GPU", 0), resources.get("CPU", 0)
         if gpus_per_worker and workers * gpus_per_worker > gpus + 1e-9:
             raise ConfigError(f"[executor] workers = {workers} at gpus_per_worker = {gpus_per_worker:g} need "
                               f"{workers * gpus_per_worker:g} GPUs; the cluster has {gpus:g}")
+        if workers > cpus + 1e-9:
+            raise ConfigError(f"[executor] workers = {workers} need {workers} CPUs (one each); the cluster "
+                              f"has {cpus:g}")
         return workers
     workers = max(1, int(resources.get("CPU", 1)))
     if gpus_per_worker:
