@@ -38,16 +38,19 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 import torch  # noqa: E402
 
 import tasks  # noqa: E402
-from evosearch import reference  # noqa: E402
+from evosearch import Program, reference  # noqa: E402
 from tasks import batched as batched_module  # noqa: E402
 from tasks import devices  # noqa: E402
 
-PROGRAMS = ("adamw", "lion", "signum", "sgd_momentum", "adam", "rmsprop")
+from lion_rediscovery_ladder import RUNG_PROGRAMS  # noqa: E402
 
 
 def _programs(k: int) -> list:
-    """K candidates: the reference programs in turn (several families, as a population has)."""
-    return [reference.load(PROGRAMS[i % len(PROGRAMS)]) for i in range(k)]
+    """K candidates: the rediscovery's rung programs in turn (the AdamW warm start and five sign-based
+    variants at the search's scales, ``lr * 0.001``). Every one trains to the end on the proxy tasks,
+    as most of a search's candidates do; the reference programs at their own learning rates mostly
+    diverge within ten steps there, which times (and compares) far less than a training."""
+    return [Program.parse(RUNG_PROGRAMS[i % len(RUNG_PROGRAMS)][1]) for i in range(k)]
 
 
 def _rate(fn, count: int, device: torch.device) -> float:
