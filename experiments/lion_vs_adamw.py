@@ -6,8 +6,10 @@ then re-trained on fresh confirmation seeds, and the comparison is made on those
 curse of tuning does not favour either side). Lion is lion-pytorch's, betas (0.9, 0.99); AdamW is
 torch's, betas (0.9, 0.999). With ``--optimizers adamw,signum,lion`` a third rung sits between them:
 Signum (Bernstein et al. 2018), the sign of one momentum, beta 0.9, i.e. Lion with beta1 = beta2, so
-that AdamW -> Signum -> Lion separates what the sign buys from what Lion's two betas add. All decay
-weights the decoupled way, w <- w (1 - lr wd).
+that AdamW -> Signum -> Lion separates what the sign buys from what Lion's two betas add. With
+``adamw_small_beta2`` AdamW at betas (0.77, 0.52), where m / sqrt(v) is close to a sign of the
+momentum, is set against each of them (the report's "Beyond the ladder"). All decay weights the
+decoupled way, w <- w (1 - lr wd).
 
 The grids are half-decade learning rates and decade weight decays, with Lion's shifted the way the
 paper advises (lr 3-10x smaller, wd 3-10x larger, so the products lr wd span the same range);
