@@ -380,7 +380,9 @@ def in_the_way(results: dict) -> list[str]:
     lines = ["", "## What stood in the way", "",
              "From the measurements above, per run: the highest rung trained and the highest that beat the "
              "warm start; the run's best against the best rung program under the same fitness; the final "
-             "population; the candidates trained against the odds measured by `experiments/odds.py`.", ""]
+             "population; the candidates trained against the odds measured by `experiments/odds.py` (for the "
+             "evolution seeds: the odds are of children made by their mutation, which random search and the "
+             "constants-only baseline do not make).", ""]
     rungs = [e for e in (results.get("rungs") or {}).get("programs", []) if e["fitness"] is not None]
     top_rung = max(rungs, key=lambda e: e["fitness"]) if rungs else None
     for name, r in _runs(results):
@@ -399,7 +401,7 @@ def in_the_way(results: dict) -> list[str]:
                          f"{abs(gap):.4f} {'above' if gap >= 0 else 'below'} the best of the rung programs "
                          f"({top_rung['name']}, {top_rung['fitness']:.4f})")
         parts.append("final population " + ", ".join(f"{k} {v}" for k, v in lad["population"]["counts"].items()))
-        for o in results.get("odds", []):
+        for o in results.get("odds", []) if name.startswith("seed ") else ():
             parts += [_against_odds(o, label, c["trained"]) for label in ("signum-family", "lion-family")
                       if label in o["rates"]]
         lines.append(f"- {name}: " + "; ".join(parts) + ".")

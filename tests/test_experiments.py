@@ -105,6 +105,9 @@ def test_lion_rediscovery_smoke(tmp_path):
     stood = [line for line in new.splitlines() if line.startswith("- seed 0: ")]
     assert "signum-family child of adamw: 1 per 1e+05 generated, ~1e+04 trained" in stood[0]
     assert "lion-family: none of 200000 children of adamw" in stood[0]
+    baselines = [line for line in new.splitlines()
+                 if line.startswith(("- random search: ", "- AdamW constants only: "))]
+    assert len(baselines) == 2 and not any("odds.py" in line for line in baselines)    # not their mutation's odds
 
     def without_runs_lines(md):         # (the "what stood in the way" lines, which now name the odds)
         return "\n".join(line for line in md.splitlines() if not line.startswith("- "))
