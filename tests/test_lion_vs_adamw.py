@@ -118,3 +118,39 @@ def test_small_beta2_adamw_is_compared_with_each_rung_beyond_the_ladder(run, stu
         v = r["comparisons"][f"{name}-adamw_small_beta2"]
         assert v["difference"] == pytest.approx(r[name]["mean"] - r["adamw_small_beta2"]["mean"])
         assert f"vs {label} {v['difference']:+.4f}" in row
+
+
+def test_shifted_batches_move_each_image_within_the_shift_and_keep_its_label(study):
+    """``--augment-shift``: each digit is the same image moved by at most the shift, zeros shifted
+    in, with its label; the same seed gives the same batches, and the plain sampler's indices."""
+    setting = study.Setting("digits_vit", 16, 4)
+    plain, shifted = study.configure(setting), study.configure(setting, 1)
+    a, b = plain.sampler(3), shifted.sampler(3)
+    x0, y0 = a.next()
+    x1, y1 = b.next()
+    assert torch.equal(y0, y1) and x1.shape == x0.shape
+    moved = 0
+    for img0, img1 in zip(x0.reshape(-1, 8, 8), x1.reshape(-1, 8, 8)):
+        found = []
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                padded = torch.nn.functional.pad(img0, (1, 1, 1, 1))
+                if torch.equal(padded[1 - dy:9 - dy, 1 - dx:9 - dx], img1):
+                    found.append((dy, dx))
+        assert found, "every image is its own shift by at most one pixel"
+        moved += (0, 0) not in found
+    assert moved > 0                                        # and most are moved
+    again = study.configure(setting, 1).sampler(3).next()
+    assert torch.equal(again[0], x1) and torch.equal(again[1], y1)
+
+
+def test_a_shifted_study_is_kept_apart_from_a_plain_one(run, tmp_path, evosearch_cache):
+    out = tmp_path / "study"
+    common = ("--tasks", "digits_vit", "--batch-sizes", "16", "--steps", "2", "--seeds", 1, "--confirm-seeds", 2,
+              "--force", "--out", out, "--optimizers", "adamw,lion")
+    run(*common, "--augment-shift", "1")
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert data["meta"]["augment_shift"] == 1
+    assert "shifted at random by up to 1 pixel" in out.with_suffix(".md").read_text()
+    with pytest.raises(SystemExit):
+        run(*common, "--append")
