@@ -47,7 +47,7 @@ import ladder  # sibling scripts
 import torch
 from lion_rediscovery_ladder import RUNG_PROGRAMS, RungOf, admission, read_run
 from lion_rediscovery_report import kept_history, plot, report
-from lion_vs_adamw import kept_findings
+from lion_vs_adamw_report import kept_findings
 
 import tasks
 from evosearch import Program, reference

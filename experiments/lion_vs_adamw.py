@@ -27,12 +27,12 @@ that wins is extended, up to two grid steps.
 The cost of every configuration is estimated from short timed runs before anything is trained; the
 script refuses to start when the estimate exceeds --budget-minutes (unless --force), and stops taking
 new configurations once the budget is spent. Results are written after every configuration: OUT.json
-(each setting's summary and tuning grids), OUT.csv (one row per training run) and OUT.md (tables; a
-"## Findings" section already in OUT.md is kept). With --append, settings already in OUT.json are
-skipped and new ones added, so a study can be built from several invocations, or resumed; a setting
-there that lacks one of the requested optimizers is run again in full (all requested optimizers,
-so that one code version measured every side) and replaces the old one. An invocation with nothing
-left to run just rewrites OUT.md.
+(each setting's summary and tuning grids), OUT.csv (one row per training run) and OUT.md (tables,
+written by ``lion_vs_adamw_report.py``; a "## Findings" section already in OUT.md is kept). With
+--append, settings already in OUT.json are skipped and new ones added, so a study can be built from
+several invocations, or resumed; a setting there that lacks one of the requested optimizers is run
+again in full (all requested optimizers, so that one code version measured every side) and replaces
+the old one. An invocation with nothing left to run just rewrites OUT.md.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import tasks  # noqa: E402
+import lion_vs_adamw_report as report  # noqa: E402
 from tasks import TrainingFailure  # noqa: E402
 
 LION_LRS = (3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
@@ -122,7 +123,6 @@ def make_adamw_small_beta2(wd: float):
 OPTIMIZERS = {"adamw": (make_adamw, ADAMW_LRS, ADAMW_WDS), "signum": (make_signum, LION_LRS, LION_WDS),
               "lion": (make_lion, LION_LRS, LION_WDS),
               "adamw_small_beta2": (make_adamw_small_beta2, LION_LRS, LION_WDS)}
-LABELS = {"adamw": "AdamW", "signum": "Signum", "lion": "Lion", "adamw_small_beta2": "AdamW β (0.77, 0.52)"}
 
 
 @dataclass(frozen=True)
@@ -358,98 +358,6 @@ def runs_per_setting(tune_seeds: int, confirm_seeds: int, optimizers: int = 2) -
 
 # -- output ----------------------------------------------------------------------------------------
 
-def fmt_lr(x: float) -> str:
-    return f"{x:.2g}"
-
-
-def paired_t(v: dict, side: dict) -> float:
-    """The paired t statistic of first − second (AdamW − Lion in ``verdict``) over the confirmation
-    seeds (same init and batches)."""
-    n = len(side["confirm_losses"])
-    return v["paired_mean"] / (v["paired_std"] / math.sqrt(n)) if v["paired_std"] > 0 else float("nan")
-
-
-def table(results: list[dict]) -> str:
-    head = ("| task | batch | steps | epochs | n | AdamW lr, wd | AdamW val loss | Lion lr, wd "
-            "| Lion val loss | AdamW − Lion | 2 × pooled std | better | paired t |\n"
-            "|---|---:|---:|---:|---:|---|---|---|---|---:|---:|---|---:|\n")
-    rows = []
-    for r in sorted(versus(results), key=lambda r: (r["task"], r["steps"], r["batch_size"])):
-        a, b, v = r["adamw"], r["lion"], r["verdict"]
-        rows.append(
-            f"| {r['task']} | {r['batch_size']} | {r['steps']} | {r['epochs']:.3g} "
-            f"| {len(a['confirm_losses'])} "
-            f"| {fmt_lr(a['lr'])}, {a['weight_decay']:g} | {a['mean']:.4f} ± {a['std']:.4f} "
-            f"| {fmt_lr(b['lr'])}, {b['weight_decay']:g} | {b['mean']:.4f} ± {b['std']:.4f} "
-            f"| {v['difference']:+.4f} | {2 * v['pooled_std']:.4f} | **{v['winner']}** | {paired_t(v, a):+.1f} |")
-    return head + "\n".join(rows) + "\n"
-
-
-def versus(results: list[dict]) -> list[dict]:
-    """The settings with an AdamW-against-Lion verdict (all but those run without one of the two)."""
-    return [r for r in results if "verdict" in r]
-
-
-LADDER = ("adamw", "signum", "lion")
-RUNGS = (("adamw", "signum"), ("signum", "lion"), ("adamw", "lion"))
-
-
-def ladder_table(results: list[dict]) -> str:
-    """AdamW -> Signum -> Lion, for the settings with all three: each side's tuned setting and
-    confirmation loss, and per rung the difference (positive: the later one is better), its paired t
-    and the seeds it wins; "" when no setting has all three."""
-    rows = [r for r in results if all(name in r for name in LADDER)]
-    if not rows:
-        return ""
-    head = ("| task | batch | steps | epochs | n | "
-            + " | ".join(f"{LABELS[k]} lr, wd | {LABELS[k]} val loss" for k in LADDER) + " | "
-            + " | ".join(f"{LABELS[a]} → {LABELS[b]}" for a, b in RUNGS) + " |\n"
-            + "|---|---:|---:|---:|---:|" + "---|---|" * len(LADDER) + "---:|" * len(RUNGS) + "\n")
-    lines = []
-    for r in sorted(rows, key=lambda r: (r["task"], r["steps"], r["batch_size"])):
-        sides = " | ".join(f"{fmt_lr(r[k]['lr'])}, {r[k]['weight_decay']:g} | {r[k]['mean']:.4f} ± {r[k]['std']:.4f}"
-                           for k in LADDER)
-        rungs = []
-        for a, b in RUNGS:
-            v = r["comparisons"][f"{a}-{b}"]
-            rungs.append(f"{v['difference']:+.4f}, t {paired_t(v, r[a]):+.1f}, {v['wins']}/{v['n']}")
-        lines.append(f"| {r['task']} | {r['batch_size']} | {r['steps']} | {r['epochs']:.3g} "
-                     f"| {len(r['adamw']['confirm_losses'])} | {sides} | " + " | ".join(rungs) + " |")
-    return ("\n### AdamW → Signum → Lion\n\n"
-            "Signum: the sign of one momentum (beta 0.9) with decoupled weight decay, tuned on Lion's grid. "
-            "Each rung: the later optimizer's lead in mean validation loss (positive: it is better), the "
-            "paired t of the per-seed differences, and the confirmation seeds on which it is better.\n\n"
-            + head + "\n".join(lines) + "\n")
-
-
-def others_table(results: list[dict]) -> str:
-    """Each optimizer beyond the ladder, in the settings that ran it: its tuned setting and
-    confirmation loss, and against each ladder optimizer of that setting the difference (positive:
-    it is better), the paired t and the seeds it wins; "" when no setting ran one."""
-    lines = []
-    for r in sorted(results, key=lambda r: (r["task"], r["steps"], r["batch_size"])):
-        for name in (k for k in OPTIMIZERS if k not in LADDER and k in r):
-            o = r[name]
-            against = []
-            for k in (k for k in LADDER if k in r):
-                v = r["comparisons"].get(f"{k}-{name}")
-                if v:
-                    against.append(f"vs {LABELS[k]} {v['difference']:+.4f}, t {paired_t(v, r[k]):+.1f}, "
-                                   f"{v['wins']}/{v['n']}")
-            lines.append(f"| {r['task']} | {r['batch_size']} | {r['steps']} | {LABELS[name]} "
-                         f"| {fmt_lr(o['lr'])}, {o['weight_decay']:g} | {o['mean']:.4f} ± {o['std']:.4f} "
-                         f"| {'; '.join(against)} |")
-    if not lines:
-        return ""
-    return ("\n### Beyond the ladder\n\n"
-            f"AdamW β (0.77, 0.52): AdamW with the betas {SMALL_BETAS} of the rediscovery's AdamW-constants-only "
-            "baseline's best program, tuned on Lion's grid. Against each optimizer: its lead in mean "
-            "validation loss (positive: this one is better), the paired t and the confirmation seeds "
-            "on which it is better.\n\n"
-            "| task | batch | steps | optimizer | lr, wd | val loss | against the ladder |\n"
-            "|---|---:|---:|---|---|---|---|\n" + "\n".join(lines) + "\n")
-
-
 def write(out: Path, meta: dict, results: list[dict], runs: list[Run]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
@@ -458,45 +366,7 @@ def write(out: Path, meta: dict, results: list[dict], runs: list[Run]) -> None:
         writer.writeheader()
         writer.writerows(asdict(r) for r in runs)
     md = out.with_suffix(".md")
-    findings = kept_findings(md)
-    compared = versus(results)
-    counts = {k: sum(r["verdict"]["winner"] == k for r in compared) for k in ("Lion", "AdamW", "tie", "failed")}
-    md.write_text(
-        "# Tuned Lion against tuned AdamW (and Signum) on the proxy tasks\n\n"
-        "Generated by\n\n" + "".join(f"    {c}\n" for c in meta["commands"])
-        + f"\n({meta['wall_minutes']:.1f} min of training on one CPU thread in all, torch {meta['torch']}).\n\n"
-        + (f"Every training image shifted at random by up to {meta['augment_shift']} pixel(s) each way, zeros "
-           "shifted in (`--augment-shift`); validation images as they are.\n\n" if meta.get("augment_shift") else "")
-        + findings + "## Results\n\n" + method(meta) + "\n\n" + table(results)
-        + f"\nLion better in {counts['Lion']}, AdamW better in {counts['AdamW']}, tie in {counts['tie']} "
-        f"of {len(compared)} settings"
-        + (f" ({counts['failed']} failed)" if counts["failed"] else "") + ".\n"
-        + ladder_table(results) + others_table(results)
-        + (f"\nSkipped for lack of budget: {', '.join(meta['skipped'])}.\n" if meta["skipped"] else ""))
-
-
-def kept_findings(md: Path) -> str:
-    """The hand-written "## Findings" section of the report ``md`` (up to the next section, followed
-    by a blank line), or "" when there is none: the experiments rewrite their reports but keep it."""
-    text = md.read_text() if md.exists() else ""
-    if "## Findings" not in text:
-        return ""
-    return "## Findings" + text.split("## Findings", 1)[1].split("\n## ", 1)[0].rstrip() + "\n\n"
-
-
-def method(meta: dict) -> str:
-    lion, adamw = meta["grids"]["lion"], meta["grids"]["adamw"]
-    return (
-        "Tuning: the lr x wd grid (every lr at the middle wd, lrs within two grid steps of the best at "
-        "the other wds; a winning edge is extended; then a quarter-decade lr refinement), on the mean "
-        f"validation loss over {meta['tune_seeds']} seeds (0, 1, ...). Lion (and Signum) lrs {lion['lrs']}, wds "
-        f"{lion['wds']}; AdamW lrs {adamw['lrs']}, wds {adamw['wds']}. Reported: mean ± std of the final "
-        f"validation loss over n fresh confirmation seeds ({CONFIRM_SEED_BASE}, {CONFIRM_SEED_BASE + 1}, "
-        "...) at each optimizer's tuned setting. \"better\" names an optimizer only when |AdamW − Lion| "
-        "> 2 × pooled std; positive differences favour Lion. \"paired t\": the t statistic of the "
-        "per-seed differences (a seed fixes the initialisation and the batches for both optimizers; "
-        "|t| > 2.8 is p < 0.05 at 5 seeds, > 2.4 at 8), supporting evidence, not used for the call. "
-        "Epochs = steps × batch / training-set size.")
+    md.write_text(report.markdown(meta, results, report.kept_findings(md), CONFIRM_SEED_BASE, SMALL_BETAS))
 
 
 def read_runs(path: Path) -> list[Run]:
@@ -524,7 +394,7 @@ def summarise(setting: Setting, n_train: int, tuned: dict[str, Tuned]) -> dict:
     r.update((name, side(t)) for name, t in tuned.items())
     if "adamw" in tuned and "lion" in tuned:
         r["verdict"] = verdict(tuned["adamw"], tuned["lion"])
-    r["comparisons"] = {f"{a}-{b}": verdict(tuned[a], tuned[b], (LABELS[a], LABELS[b]))
+    r["comparisons"] = {f"{a}-{b}": verdict(tuned[a], tuned[b], (report.LABELS[a], report.LABELS[b]))
                         for i, a in enumerate(names) for b in names[i + 1:]}
     return r
 
@@ -628,8 +498,8 @@ def main(argv=None) -> int:
         results = [old for old in results if (old["task"], old["batch_size"], old["steps"]) != key] + [r]
         runs = [old for old in runs if (old.task, old.batch_size, old.steps) != key] + new_runs
         sides = "  ".join(f"{name} {r[name]['mean']:.4f}±{r[name]['std']:.4f} "
-                          f"(lr {fmt_lr(r[name]['lr'])}, wd {r[name]['weight_decay']:g})" for name in optimizers)
-        calls = "  ".join(f"{pair} {v['difference']:+.4f} t {paired_t(v, r[pair.split('-')[0]]):+.1f} "
+                          f"(lr {report.fmt_lr(r[name]['lr'])}, wd {r[name]['weight_decay']:g})" for name in optimizers)
+        calls = "  ".join(f"{pair} {v['difference']:+.4f} t {report.paired_t(v, r[pair.split('-')[0]]):+.1f} "
                           f"{v['wins']}/{v['n']} -> {v['winner']}" for pair, v in r["comparisons"].items())
         print(f"{str(s):<40} {sides}  {calls}  [{time.perf_counter() - t0:.0f} s, est {estimates[s]:.0f} s]",
               flush=True)

@@ -106,6 +106,7 @@ def test_small_beta2_adamw_is_compared_with_each_rung_beyond_the_ladder(run, stu
     assert isinstance(opt, torch.optim.AdamW)
     assert opt.param_groups[0]["betas"] == study.SMALL_BETAS and opt.param_groups[0]["weight_decay"] == 0.5
     assert study.OPTIMIZERS["adamw_small_beta2"][1:] == study.OPTIMIZERS["lion"][1:]
+    assert list(study.report.LABELS) == list(study.OPTIMIZERS)       # every optimizer has its label, in order
 
     out = tmp_path / "study"
     run("--tasks", "quadratic", "--batch-sizes", "16", "--steps", "4", "--seeds", 1, "--confirm-seeds", 2,
