@@ -23,7 +23,7 @@ from evosearch import Const, Program, ProgramError, Statement, Var, reference, t
 from evosearch.cli import main as cli
 from evosearch.lang.kinds import _is_name, check
 from evosearch.optim import export_helpers
-from evosearch.optim.export import generate
+from evosearch.optim.export import _TILE_EXACT, generate
 
 from equivalence import LIBRARY_CASES, compare, load_exported, make_data, make_model
 
@@ -237,6 +237,112 @@ def test_states_that_share_a_value_are_not_overwritten(tmp_path):
     assert "out=_reuse(a)" not in source and "y = torch.add(y, g, out=_reuse(y))" in source
     _assert_same_steps(prog, tmp_path)
     _assert_reuse_changes_no_bit(prog, tmp_path)
+
+
+# -- tiles: the one-tensor loop on CPU runs a rule whose statements round the same on a slice as on
+# the whole tensor over cache-sized tiles (`_TILE`, `_tiles` and `_put` in export_helpers.py)
+
+TILE_SHAPES = ((3,), (7, 3), (), (4, 5, 2), (2, 3))
+
+
+def _train_tiled(cls, tiled: bool, tile: int, shapes=TILE_SHAPES, steps=3, seed=0):
+    """The bits of the parameters and states after each of ``steps`` steps of the one-tensor loop,
+    with tiles of ``tile`` elements or (``tiled`` False) on whole tensors, and how many tiles ran."""
+    module = cls.__init__.__globals__
+    module["_TILED"], module["_TILE"] = tiled, tile
+    counted = {"tiles": 0}
+
+    def tiles(*args, _function=module.setdefault("_tiles_unwrapped", module["_tiles"])):
+        cut = _function(*args)
+        counted["tiles"] += len(cut) if cut is not None else 0
+        return cut
+    module["_tiles"] = tiles
+    gen = torch.Generator().manual_seed(seed)
+    params = [nn.Parameter(torch.randn(s, generator=gen)) for s in shapes]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")             # programs that ignore lr say so
+        opt = cls(params, lr=0.01, foreach=False)
+    after = []
+    for _ in range(steps):
+        for p in params:
+            p.grad = torch.randn(p.shape, generator=gen)
+        opt.step()
+        after.append([_bits(p) for p in params] + [
+            (name, _bits(v)) for p in params for name, v in opt.state[p].items() if name != "step"])
+    return after, counted["tiles"]
+
+
+def _assert_tiles_change_no_bit(prog, tmp_path, class_name="Exported", tile=5, shapes=TILE_SHAPES):
+    """Tiles of an odd size give the same bits as whole tensors, NaNs included, in the parameters and
+    the states after each step; and they ran, where the module says it tiles."""
+    (tmp_path / "tiles").mkdir(exist_ok=True)
+    cls, _ = load_exported(prog, tmp_path / "tiles", class_name)
+    if not cls.__init__.__globals__["_TILED"]:
+        return False
+    whole, _ = _train_tiled(cls, False, tile, shapes)
+    tiled, count = _train_tiled(cls, True, tile, shapes)
+    assert count > 0, "no tensor was cut into tiles"
+    assert tiled == whole, f"tiles changed the numbers of\n{prog}"
+    return True
+
+
+@pytest.mark.parametrize("name", reference.names())
+def test_tiles_change_no_bit_of_a_reference_program(name, tmp_path):
+    # Every reference program but PowerSign (exp) runs in tiles on CPU.
+    assert _assert_tiles_change_no_bit(reference.load(name), tmp_path) == (name != "powersign")
+
+
+@pytest.mark.parametrize("name", ["lion", "adamw_torch"])
+def test_tiles_where_torch_splits_a_tensor_between_threads(name, tmp_path):
+    # 100,003 elements are more than torch's grain (32,768), so a kernel on the whole tensor splits it
+    # between threads, each ending in a scalar loop; tiles of 4,099 put those ends elsewhere.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert _assert_tiles_change_no_bit(reference.load(name), tmp_path, tile=4099, shapes=((100003,), (517, 301)))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_rules_that_would_round_differently_in_tiles_take_whole_tensors(tmp_path):
+    tiled = "def train(w, g, m, lr):\n    m = interp(g, m, 0.9)\n    u = sign(m)\n    u = u * lr\n    return u, m\n"
+    assert "_TILED = True" in generate(Program.parse(tiled), "Tiled")
+    for statement in ("u = tanh(m)", "u = power(m, 0.3)", "u = clip(m, 0.5)", "n = norm(g)\n    u = m * n"):
+        source = generate(Program.parse(tiled.replace("u = sign(m)", statement)), "Whole")
+        assert "_TILED = False" in source and "takes whole tensors" in source, statement
+
+
+def test_states_written_into_each_others_tiles(tmp_path):
+    # v's tensor receives the new m and m's the new v (each old value is dead there): a tile must not
+    # overwrite one state before the other has been read.
+    prog = Program.parse("""def train(w, g, m, v, lr):
+    a = v + g
+    b = m * 0.5
+    u = a * lr
+    return u, a, b
+""")
+    source = generate(prog, "Swapped")
+    assert "out=_reuse(v)" in source and "out=_reuse(m)" in source
+    assert _assert_tiles_change_no_bit(prog, tmp_path)
+    swapped = Program.parse("def train(w, g, m, v, lr):\n    u = g * lr\n    return u, v, m\n")
+    assert _assert_tiles_change_no_bit(swapped, tmp_path, "Swapped2")
+
+
+def test_a_tensor_that_is_not_contiguous_is_not_cut(tmp_path):
+    cls, _ = load_exported(reference.load("lion"), tmp_path, "Lion")
+    module = cls.__init__.__globals__
+    module["_TILE"] = 5
+    p = nn.Parameter(torch.randn(6, 4).t())                 # a transposed view: not contiguous
+    p.grad = torch.randn(4, 6)
+    assert module["_tiles"](p, p.grad, (torch.zeros(4, 6),)) is None
+    contiguous = nn.Parameter(torch.randn(4, 6))
+    assert len(module["_tiles"](contiguous, torch.randn(4, 6), (torch.zeros(4, 6),))) == 5
+    assert module["_tiles"](contiguous, torch.randn(4, 6), (torch.zeros(3, 6),)) is None
+    assert module["_tiles"](contiguous, torch.randn(4, 6), (0.5,)) is None
+    before = p.detach().clone()
+    opt = cls([p], lr=0.1)
+    opt.step()
+    assert not torch.equal(p.detach(), before)
 
 
 def test_a_0d_parameter_promoted_to_float64_keeps_its_numbers(tmp_path):
@@ -471,7 +577,7 @@ _EXAMPLES = itertools.count()
 
 
 @st.composite
-def adversarially_named_programs(draw):
+def adversarially_named_programs(draw, ops=OPS):
     """A well-kinded program whose states and variables take a few names from NAMES, each with
     its escaped-looking twin (``torch`` and ``v_torch``), each statement mostly reading recent
     values and the update the last one, so that most statements are live."""
@@ -484,7 +590,7 @@ def adversarially_named_programs(draw):
     recent = ["g", *states]
     statements = []
     for _ in range(draw(st.integers(1, 8))):
-        prim = primitives.get(draw(st.sampled_from(OPS)))
+        prim = primitives.get(draw(st.sampled_from(ops)))
         args = []
         for want in prim.arg_kinds:
             if want != tensor_kind and draw(st.integers(0, 3)) == 0:
@@ -516,3 +622,14 @@ def test_exported_steps_equal_to_optimizer_whatever_the_names(prog, tmp_path):
     _assert_same_steps(prog, tmp_path, name)
     if not any(primitives.get(s.op).reduces == "global" for s in prog.statements):   # no one-tensor loop
         _assert_reuse_changes_no_bit(prog, tmp_path, name)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(prog=adversarially_named_programs(ops=sorted(_TILE_EXACT)), tile=st.sampled_from([2, 5, 7]))
+def test_tiles_change_no_bit_of_random_rules(prog, tile, tmp_path):
+    # Rules of the primitives that tile exactly, at odd tile sizes, on small tensors and (tiles of
+    # 4,099) on one that torch splits between threads (100,003 elements, more than its grain).
+    name = f"Tiled{next(_EXAMPLES)}"
+    assert _assert_tiles_change_no_bit(prog, tmp_path, name, tile)
+    assert _assert_tiles_change_no_bit(prog, tmp_path, name + "Large", 4099, shapes=((100003,),))

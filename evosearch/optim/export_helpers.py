@@ -117,3 +117,37 @@ def _use_foreach(foreach, params):
     if foreach is not None:
         return foreach
     return not any(p.device.type == "cpu" for p in params)
+
+
+# The one-tensor loop on CPU runs the rule over tiles of this many elements, every statement on a
+# tile before the next tile, where the program allows it (the module's `_TILED`): a tile's
+# temporaries then stay in the CPU's cache instead of going out to memory and back at every
+# statement. 131072 float32 elements are 512 KB a tensor; experiments/results/benchmarks.md
+# ("Tiles") has the figures.
+_TILE = 131072
+
+
+def _tiles(p, gr, states):
+    """``p``, its gradient and its states cut into matching flat tiles of ``_TILE`` elements (a list
+    of (w, g, states) views), or None where the tensor is not worth cutting (a CPU tensor of at most
+    ``_TILE`` elements, or any tensor on another device) or cannot be cut into matching views (a
+    tensor that is not contiguous, or a state that is not a tensor of the parameter's size)."""
+    n = p.numel()
+    if n <= _TILE or p.device.type != "cpu":
+        return None
+    tensors = (p, gr, *states)
+    if not all(isinstance(x, torch.Tensor) and x.numel() == n and x.is_contiguous() for x in tensors):
+        return None
+    flat = [x.view(-1) for x in tensors]
+    return [(f[0][i:i + _TILE], f[1][i:i + _TILE], [s[i:i + _TILE] for s in f[2:]])
+            for i in range(0, n, _TILE) for f in (flat,)]
+
+
+def _put(states, values):
+    """Write a tile's new state values into its state tiles. A value that is another state's tile (a
+    statement wrote it there, or the rule returns one state as another) is copied first, so that no
+    state is overwritten before it is read."""
+    values = [v.clone() if v is not s and any(v is o for o in states) else v for s, v in zip(states, values)]
+    for s, v in zip(states, values):
+        if v is not s:
+            s.copy_(v)
