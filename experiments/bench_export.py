@@ -92,6 +92,19 @@ def _in_loop(makers: dict, repeats: int, device: torch.device, batch: int = 64) 
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
+def _where(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+
+
+def _print_default_goal(device: torch.device, default: float) -> None:
+    """The default path's step against lion-pytorch's, and the goal where the issue sets one (CPU)."""
+    if device.type == "cpu":
+        print(f"goal: default <= {DEFAULT_GOAL}x lion-pytorch on CPU: {default:.2f}x, "
+              f"{'met' if default <= DEFAULT_GOAL else 'NOT met'}")
+    else:
+        print(f"default: {default:.2f}x lion-pytorch (the issue sets this goal on CPU only)")
+
+
 def _load(path: Path):
     """A fresh module object from the exported file (each has its own globals, ``_TILED`` among them)."""
     spec = importlib.util.spec_from_file_location("lion_export", path)
@@ -164,7 +177,7 @@ def main(argv=None) -> None:
                         args.repeats, device)
     base_floor = results["floor: 2x _foreach_add_"]
     base_lion = results["lion-pytorch Lion"]
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    where = _where(device)
     print(f"{n / 1e6:.1f}M parameters in {len(ps)} tensors on {device.type} ({where}), torch {torch.__version__}; "
           f"fused compile {compile_s:.1f} s (once); median of {args.repeats} rounds of one step each")
     print(f"{'':<42}{'ms/step':>9}{'x floor':>9}{'x lion-pytorch':>16}")
@@ -173,11 +186,7 @@ def main(argv=None) -> None:
 
     default = results[f"exported Lion (default: {default_path})"] / base_lion
     fused = results["exported Lion (fused)"] / base_floor
-    if device.type == "cpu":
-        print(f"goal: default <= {DEFAULT_GOAL}x lion-pytorch on CPU: {default:.2f}x, "
-              f"{'met' if default <= DEFAULT_GOAL else 'NOT met'}")
-    else:
-        print(f"default: {default:.2f}x lion-pytorch (the issue sets this goal on CPU only)")
+    _print_default_goal(device, default)
     print(f"goal: fused <= {FUSED_GOAL}x the floor: {fused:.2f}x, {'met' if fused <= FUSED_GOAL else 'NOT met'}")
 
 
@@ -195,16 +204,14 @@ def _main_in_loop(args, mod, whole, device, LionPytorch) -> None:
     }
     results = _in_loop(makers, args.repeats, device)
     base = results["lion-pytorch Lion"]
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    where = _where(device)
     print(f"optimizer step inside a training loop (9.4M-parameter MLP, batch 64) on {device.type} ({where}), "
           f"torch {torch.__version__}; median of {args.repeats} steps each, interleaved")
     print(f"{'':<42}{'ms/step':>9}{'x lion-pytorch':>16}")
     for name, t in results.items():
         print(f"{name:<42}{t * 1e3:>9.3f}{t / base:>16.2f}")
     default = results[f"exported Lion (default: {default_path})"] / base
-    if device.type == "cpu":
-        print(f"goal: default <= {DEFAULT_GOAL}x lion-pytorch on CPU: {default:.2f}x, "
-              f"{'met' if default <= DEFAULT_GOAL else 'NOT met'}")
+    _print_default_goal(device, default)
 
 
 if __name__ == "__main__":

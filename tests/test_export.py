@@ -192,6 +192,24 @@ def _bits(x):
     return (x.dtype, tuple(x.shape), x.detach().numpy().tobytes())
 
 
+def _loop_bits(cls, shapes, steps: int, seed: int = 0) -> list:
+    """The bits of the parameters and states after each of ``steps`` steps of ``cls``'s one-tensor
+    loop on random gradients, over parameters of ``shapes``."""
+    gen = torch.Generator().manual_seed(seed)
+    params = [nn.Parameter(torch.randn(s, generator=gen)) for s in shapes]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")             # programs that ignore lr say so
+        opt = cls(params, lr=0.01, foreach=False)
+    after = []
+    for _ in range(steps):
+        for p in params:
+            p.grad = torch.randn(p.shape, generator=gen)
+        opt.step()
+        after.append([_bits(p) for p in params] + [
+            (name, _bits(v)) for p in params for name, v in opt.state[p].items() if name != "step"])
+    return after
+
+
 def _assert_reuse_changes_no_bit(prog, tmp_path, class_name="Exported", steps=3):
     """The one-tensor loop gives the same bits, NaNs included, in the parameters and the states after
     each step, with and without buffer reuse, on parameters with and without dimensions (on a 0-d
@@ -202,19 +220,7 @@ def _assert_reuse_changes_no_bit(prog, tmp_path, class_name="Exported", steps=3)
         cls, _ = load_exported(prog, tmp_path / str(reuse), class_name)
         if not reuse:
             _without_reuse(cls)
-        gen = torch.Generator().manual_seed(0)
-        params = [nn.Parameter(torch.randn(s, generator=gen)) for s in ((3,), (2, 3), ())]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")             # programs that ignore lr say so
-            opt = cls(params, lr=0.01, foreach=False)
-        after = []
-        for _ in range(steps):
-            for p in params:
-                p.grad = torch.randn(p.shape, generator=gen)
-            opt.step()
-            after.append([_bits(p) for p in params] + [
-                (name, _bits(v)) for p in params for name, v in opt.state[p].items() if name != "step"])
-        trained.append(after)
+        trained.append(_loop_bits(cls, ((3,), (2, 3), ()), steps))
     assert trained[0] == trained[1], f"buffer reuse changed the numbers of\n{prog}"
 
 
@@ -257,19 +263,7 @@ def _train_tiled(cls, tiled: bool, tile: int, shapes=TILE_SHAPES, steps=3, seed=
         counted["tiles"] += len(cut) if cut is not None else 0
         return cut
     module["_tiles"] = tiles
-    gen = torch.Generator().manual_seed(seed)
-    params = [nn.Parameter(torch.randn(s, generator=gen)) for s in shapes]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")             # programs that ignore lr say so
-        opt = cls(params, lr=0.01, foreach=False)
-    after = []
-    for _ in range(steps):
-        for p in params:
-            p.grad = torch.randn(p.shape, generator=gen)
-        opt.step()
-        after.append([_bits(p) for p in params] + [
-            (name, _bits(v)) for p in params for name, v in opt.state[p].items() if name != "step"])
-    return after, counted["tiles"]
+    return _loop_bits(cls, shapes, steps, seed), counted["tiles"]
 
 
 def _assert_tiles_change_no_bit(prog, tmp_path, class_name="Exported", tile=5, shapes=TILE_SHAPES):
