@@ -92,6 +92,34 @@ def _in_loop(makers: dict, repeats: int, device: torch.device, batch: int = 64) 
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
+def _default_path(mod, device: torch.device) -> str:
+    """The path the exported module's default (``foreach=None``) takes for parameters on ``device``."""
+    return "foreach" if mod._use_foreach(None, [torch.zeros(1, device=device)]) else "per tensor, tiled"
+
+
+def _makers(mod, whole, LionPytorch, default_path: str) -> dict:
+    """The optimizers both modes time, by name: each a function of the parameters. ``mod`` and
+    ``whole`` are two loads of the exported Lion, the second with tiles off."""
+    kw = dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.01)
+    return {
+        "lion-pytorch Lion": lambda ps: LionPytorch(ps, **kw),
+        "torch AdamW(foreach=True)": lambda ps: torch.optim.AdamW(ps, lr=1e-3, foreach=True),
+        f"exported Lion (default: {default_path})": lambda ps: mod.Lion(ps, **kw),
+        "exported Lion (foreach)": lambda ps: mod.Lion(ps, foreach=True, **kw),
+        "exported Lion (per tensor, tiled)": lambda ps: mod.Lion(ps, foreach=False, **kw),
+        "exported Lion (per tensor, whole)": lambda ps: whole.Lion(ps, foreach=False, **kw),
+        "exported Lion (fused)": lambda ps: mod.Lion(ps, fused=True, **kw),
+    }
+
+
+def _print_table(results: dict, bases: dict) -> None:
+    """One row per case: its ms per step and its ratio to each of ``bases`` (column title -> seconds)."""
+    print(f"{'':<42}{'ms/step':>9}" + "".join(f"{title:>{len(title) + 2}}" for title in bases))
+    for name, t in results.items():
+        ratios = "".join(f"{t / base:>{len(title) + 2}.2f}" for title, base in bases.items())
+        print(f"{name:<42}{t * 1e3:>9.3f}{ratios}")
+
+
 def _where(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
 
@@ -147,18 +175,9 @@ def main(argv=None) -> None:
         return
     ps = _params(args.params, device)
     n = sum(p.numel() for p in ps)
-    default_path = "foreach" if mod._use_foreach(None, ps) else "per tensor, tiled"
-    kw = dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.01)
-    cases = {
-        "floor: 2x _foreach_add_": None,
-        "lion-pytorch Lion": LionPytorch(ps, **kw),
-        "torch AdamW(foreach=True)": torch.optim.AdamW(ps, lr=1e-3, foreach=True),
-        f"exported Lion (default: {default_path})": mod.Lion(ps, **kw),
-        "exported Lion (foreach)": mod.Lion(ps, foreach=True, **kw),
-        "exported Lion (per tensor, tiled)": mod.Lion(ps, foreach=False, **kw),
-        "exported Lion (per tensor, whole)": whole.Lion(ps, foreach=False, **kw),
-        "exported Lion (fused)": mod.Lion(ps, fused=True, **kw),
-    }
+    default_path = _default_path(mod, device)
+    cases = {"floor: 2x _foreach_add_": None}
+    cases.update({name: make(ps) for name, make in _makers(mod, whole, LionPytorch, default_path).items()})
     grads = [p.grad for p in ps]
     m = [torch.zeros_like(p) for p in ps]
     data = [p.data for p in ps]
@@ -180,9 +199,7 @@ def main(argv=None) -> None:
     where = _where(device)
     print(f"{n / 1e6:.1f}M parameters in {len(ps)} tensors on {device.type} ({where}), torch {torch.__version__}; "
           f"fused compile {compile_s:.1f} s (once); median of {args.repeats} rounds of one step each")
-    print(f"{'':<42}{'ms/step':>9}{'x floor':>9}{'x lion-pytorch':>16}")
-    for name, t in results.items():
-        print(f"{name:<42}{t * 1e3:>9.3f}{t / base_floor:>9.2f}{t / base_lion:>16.2f}")
+    _print_table(results, {"x floor": base_floor, "x lion-pytorch": base_lion})
 
     default = results[f"exported Lion (default: {default_path})"] / base_lion
     fused = results["exported Lion (fused)"] / base_floor
@@ -191,27 +208,13 @@ def main(argv=None) -> None:
 
 
 def _main_in_loop(args, mod, whole, device, LionPytorch) -> None:
-    kw = dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.01)
-    probe = [torch.zeros(1, device=device)]
-    default_path = "foreach" if mod._use_foreach(None, probe) else "per tensor, tiled"
-    makers = {
-        "lion-pytorch Lion": lambda ps: LionPytorch(ps, **kw),
-        "torch AdamW(foreach=True)": lambda ps: torch.optim.AdamW(ps, lr=1e-4, foreach=True),
-        f"exported Lion (default: {default_path})": lambda ps: mod.Lion(ps, **kw),
-        "exported Lion (foreach)": lambda ps: mod.Lion(ps, foreach=True, **kw),
-        "exported Lion (per tensor, whole)": lambda ps: whole.Lion(ps, foreach=False, **kw),
-        "exported Lion (fused)": lambda ps: mod.Lion(ps, fused=True, **kw),
-    }
-    results = _in_loop(makers, args.repeats, device)
+    default_path = _default_path(mod, device)
+    results = _in_loop(_makers(mod, whole, LionPytorch, default_path), args.repeats, device)
     base = results["lion-pytorch Lion"]
-    where = _where(device)
-    print(f"optimizer step inside a training loop (9.4M-parameter MLP, batch 64) on {device.type} ({where}), "
-          f"torch {torch.__version__}; median of {args.repeats} steps each, interleaved")
-    print(f"{'':<42}{'ms/step':>9}{'x lion-pytorch':>16}")
-    for name, t in results.items():
-        print(f"{name:<42}{t * 1e3:>9.3f}{t / base:>16.2f}")
-    default = results[f"exported Lion (default: {default_path})"] / base
-    _print_default_goal(device, default)
+    print(f"optimizer step inside a training loop (9.4M-parameter MLP, batch 64) on {device.type} "
+          f"({_where(device)}), torch {torch.__version__}; median of {args.repeats} steps each, interleaved")
+    _print_table(results, {"x lion-pytorch": base})
+    _print_default_goal(device, results[f"exported Lion (default: {default_path})"] / base)
 
 
 if __name__ == "__main__":

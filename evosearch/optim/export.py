@@ -101,7 +101,7 @@ def generate(prog: Program, class_name: str, lr: float = 1e-3) -> str:
     has_global = any(st.prim.reduces == "global" for st in compiled.steps)
     follows = follows_lr(prog)
     per_tensor, multi = _statements(compiled, names)
-    tiled = not has_global and tiles_exactly(compiled)
+    tiled = tiles_exactly(compiled)         # never with a global reduction, which is not in _TILE_EXACT
     return "".join([
         _docstring(prog, spec, class_name, lr, follows, has_global, tiled),
         "\nimport torch\n\n\n" if follows else "\nimport warnings\n\nimport torch\n\n\n", _HELPERS, "\n",
@@ -308,7 +308,7 @@ The rule reduces over all tensors of a group at once, so every step takes the mu
 
 
 def _docstring(prog: Program, spec: hyperparams.HyperSpec, class_name: str, lr: float, follows: bool,
-               has_global: bool, tiled: bool = False) -> str:
+               has_global: bool, tiled: bool) -> str:
     """The module docstring: the program, its math, the constructor's arguments and the paths a step
     can take."""
     program_text = "\n".join("    " + line for line in str(prog).splitlines())

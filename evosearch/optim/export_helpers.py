@@ -138,9 +138,8 @@ def _tiles(p, gr, states):
     tensors = (p, gr, *states)
     if not all(isinstance(x, torch.Tensor) and x.numel() == n and x.is_contiguous() for x in tensors):
         return None
-    flat = [x.view(-1) for x in tensors]
-    return [(f[0][i:i + _TILE], f[1][i:i + _TILE], [s[i:i + _TILE] for s in f[2:]])
-            for i in range(0, n, _TILE) for f in (flat,)]
+    w, g, *flat_states = (x.view(-1) for x in tensors)
+    return [(w[i:i + _TILE], g[i:i + _TILE], [s[i:i + _TILE] for s in flat_states]) for i in range(0, n, _TILE)]
 
 
 def _put(states, values):
